@@ -1,0 +1,61 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Configuration is the whole configuration file. Each component owns the
+// struct of its section, with its defaults and validation; this file only
+// composes them. Every field is documented where it is defined.
+type Configuration struct {
+	// DataDir holds the embedded store, the maildir and other state.
+	DataDir string `yaml:"data_dir"`
+}
+
+// defaultConfiguration returns the embedded defaults: a configuration that
+// runs as-is with no external services.
+func defaultConfiguration() Configuration {
+	return Configuration{
+		DataDir: "./abuseguard-data",
+	}
+}
+
+// loadConfiguration reads path (or nothing, when path is "") over the
+// defaults, rejects unknown keys, resolves inheritance and validates.
+func loadConfiguration(path string) (Configuration, error) {
+	cfg := defaultConfiguration()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("read configuration: %w", err)
+		}
+		if err := decodeStrict(data, &cfg); err != nil {
+			return cfg, fmt.Errorf("configuration %s: %w", path, err)
+		}
+	}
+	if err := cfg.validate(); err != nil {
+		if path == "" {
+			path = "(defaults)"
+		}
+		return cfg, fmt.Errorf("configuration %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// validate checks each section and reports every problem, not only the first.
+func (c *Configuration) validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir: must not be empty"))
+	}
+	return errors.Join(errs...)
+}
+
+// dump renders the effective configuration as YAML.
+func (c *Configuration) dump() ([]byte, error) {
+	return yaml.Marshal(c)
+}

@@ -138,14 +138,31 @@ type ServiceTotal struct {
 	BPS     float64 `json:"bps"`
 }
 
-// PacketSample is one captured packet kept for the traffic dump.
+// PacketSample is one packet (or, for flow input, one flow record) kept for
+// the traffic dump (M3). The header fields are parsed at capture time so
+// that rendering needs no packet parser; Data holds the raw frame when the
+// input had one (pcap, AF_PACKET, sFlow), nil for NetFlow/IPFIX.
 type PacketSample struct {
-	Time time.Time `json:"time"`
+	Time     time.Time  `json:"time"`
+	Src      netip.Addr `json:"src"`
+	Dst      netip.Addr `json:"dst"`
+	SrcPort  uint16     `json:"src_port"`
+	DstPort  uint16     `json:"dst_port"` // ICMP: type<<8|code
+	Proto    uint8      `json:"proto"`
+	TCPFlags uint8      `json:"tcp_flags"`
+	// Length is the IP length of the packet; for a flow record, the mean
+	// per packet.
+	Length uint32 `json:"length"`
+	// Packets is 1 for a packet and the packet count of a flow record.
+	Packets uint64 `json:"packets"`
+	// SamplingRate is the rate the sample was taken at (1: unsampled).
+	SamplingRate uint32 `json:"sampling_rate"`
+
 	// LinkType is the pcap LINKTYPE_ of Data (1 Ethernet, 101 raw IP, ...).
-	LinkType uint16 `json:"link_type"`
-	// OrigLen is the packet's length on the wire; Data may be shorter.
-	OrigLen uint32 `json:"orig_len"`
-	Data    []byte `json:"data"`
+	LinkType uint16 `json:"link_type,omitempty"`
+	// OrigLen is the frame's length on the wire; Data may be shorter.
+	OrigLen uint32 `json:"orig_len,omitempty"`
+	Data    []byte `json:"data,omitempty"`
 }
 
 // Evidence is one rendered piece of evidence: a log file or a pcap, exactly

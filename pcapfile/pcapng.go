@@ -55,9 +55,9 @@ func (f *iface) setResolution(v uint8) {
 		f.mul = pow10(9 - e)
 	case e-9 <= 19:
 		f.div = pow10(e - 9)
-	default:
-		f.div = math.MaxUint64 // finer than 10^-28 s: every timestamp is 0 ns
 	}
+	// Finer than 10^-28 s: no multiplier, divisor or shift, every
+	// timestamp is 0 ns (a uint64 holds less than 10^-8 s of them).
 }
 
 func pow10(e uint) uint64 {

@@ -161,7 +161,7 @@ func tsharkFrames(t *testing.T, path string) [][4]int64 {
 		t.Fatalf("tshark -r %s: %v", path, err)
 	}
 	var frames [][4]int64
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
 		f := strings.Split(line, "\t")
 		if len(f) != 4 {
 			t.Fatalf("tshark line %q: want 4 fields", line)

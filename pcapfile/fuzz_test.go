@@ -1,0 +1,56 @@
+package pcapfile_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/google/go-cmp/cmp"
+
+	"abuseguard/testutil"
+)
+
+// FuzzReader reads arbitrary bytes as a capture. It must never panic,
+// every error but the end of the file must name a byte offset, and the
+// result must not depend on how the bytes arrive (all at once or one by
+// one), which exercises the buffer management.
+func FuzzReader(f *testing.F) {
+	base := os.Getenv("ABUSEGUARD_SHARED")
+	if base == "" {
+		base = filepath.Join(testutil.ModuleRoot(f), "..", "shared")
+	}
+	files, _ := filepath.Glob(filepath.Join(base, "testdata", "real", "*.pcap"))
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		// The first 64 KiB: whole files of megabytes slow every mutation.
+		f.Add(data[:min(len(data), 64<<10)])
+	}
+	w, _, _ := pcapngFile()
+	f.Add(w.b)
+	f.Add(newClassic(binary.BigEndian, 0xa1b23c4d, 100, 113).record(sec, 1, frameData(100, 1), 200).b)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := readAll(bytes.NewReader(data))
+		if err != nil && !strings.Contains(err.Error(), " at offset ") {
+			t.Fatalf("error %q names no offset", err)
+		}
+		for i, fr := range got {
+			if int(fr.CapLen) != len(fr.Data) {
+				t.Fatalf("frame %d: CapLen %d, %d bytes of data", i, fr.CapLen, len(fr.Data))
+			}
+		}
+		slow, slowErr := readAll(iotest.OneByteReader(bytes.NewReader(data)))
+		if diff := cmp.Diff(slow, got, cmpBytes); diff != "" {
+			t.Fatalf("one byte at a time (-slow, +whole):\n%s", diff)
+		}
+		if (err == nil) != (slowErr == nil) || err != nil && err.Error() != slowErr.Error() {
+			t.Fatalf("error one byte at a time %v, whole %v", slowErr, err)
+		}
+	})
+}

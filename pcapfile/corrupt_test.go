@@ -19,6 +19,10 @@ import (
 func checkCut(t *testing.T, file []byte, cut int, starts []int, packets map[int]bool, kind string) {
 	t.Helper()
 	got, err := readAll(bytes.NewReader(file[:cut]))
+	fromBytes, bytesErr := readAllBytes(file[:cut])
+	if len(fromBytes) != len(got) || fmt.Sprint(bytesErr) != fmt.Sprint(err) {
+		t.Fatalf("cut at %d: NewReaderBytes gives %d frames and %v, NewReader %d and %v", cut, len(fromBytes), bytesErr, len(got), err)
+	}
 	n, last := 0, -1 // frames in whole records, start of the record cut
 	for i, s := range starts {
 		end := len(file)
@@ -137,6 +141,9 @@ func TestReadCorrupt(t *testing.T) {
 			got, err := readAll(bytes.NewReader(tt.file))
 			if err == nil || err.Error() != tt.want {
 				t.Fatalf("read error = %v, want %q", err, tt.want)
+			}
+			if _, err := readAllBytes(tt.file); err == nil || err.Error() != tt.want {
+				t.Fatalf("NewReaderBytes: read error = %v, want %q", err, tt.want)
 			}
 			if len(got) != tt.frames {
 				t.Fatalf("%d frames before the error, want %d", len(got), tt.frames)

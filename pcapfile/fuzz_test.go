@@ -16,8 +16,9 @@ import (
 
 // FuzzReader reads arbitrary bytes as a capture. It must never panic,
 // every error but the end of the file must name a byte offset, and the
-// result must not depend on how the bytes arrive (all at once or one by
-// one), which exercises the buffer management.
+// result must not depend on how the bytes arrive (in 256 KiB reads, one
+// by one, or all in memory through NewReaderBytes), which exercises the
+// buffer management.
 func FuzzReader(f *testing.F) {
 	base := os.Getenv("ABUSEGUARD_SHARED")
 	if base == "" {
@@ -51,6 +52,13 @@ func FuzzReader(f *testing.F) {
 		}
 		if (err == nil) != (slowErr == nil) || err != nil && err.Error() != slowErr.Error() {
 			t.Fatalf("error one byte at a time %v, whole %v", slowErr, err)
+		}
+		mem, memErr := readAllBytes(data)
+		if diff := cmp.Diff(mem, got, cmpBytes); diff != "" {
+			t.Fatalf("NewReaderBytes (-bytes, +reader):\n%s", diff)
+		}
+		if (err == nil) != (memErr == nil) || err != nil && err.Error() != memErr.Error() {
+			t.Fatalf("error NewReaderBytes %v, NewReader %v", memErr, err)
 		}
 	})
 }

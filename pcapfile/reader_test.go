@@ -20,6 +20,19 @@ func readAll(r io.Reader) ([]pcapfile.Frame, error) {
 	if err != nil {
 		return nil, err
 	}
+	return drain(pr)
+}
+
+// readAllBytes is readAll through NewReaderBytes.
+func readAllBytes(data []byte) ([]pcapfile.Frame, error) {
+	pr, err := pcapfile.NewReaderBytes(data)
+	if err != nil {
+		return nil, err
+	}
+	return drain(pr)
+}
+
+func drain(pr *pcapfile.Reader) ([]pcapfile.Frame, error) {
 	var frames []pcapfile.Frame
 	for {
 		f, err := pr.Next()
@@ -99,6 +112,13 @@ func TestReadClassic(t *testing.T) {
 					t.Fatalf("%s: Next() (-got, +want):\n%s", r.name, diff)
 				}
 			}
+			got, err := readAllBytes(tt.file)
+			if err != nil {
+				t.Fatalf("NewReaderBytes: read error = %v", err)
+			}
+			if diff := cmp.Diff(got, tt.want, cmpBytes); diff != "" {
+				t.Fatalf("NewReaderBytes: Next() (-got, +want):\n%s", diff)
+			}
 		})
 	}
 }
@@ -162,6 +182,13 @@ func TestReadPcapng(t *testing.T) {
 		if diff := cmp.Diff(got, want); diff != "" {
 			t.Fatalf("%s: Next() (-got, +want):\n%s", r.name, diff)
 		}
+	}
+	got, err := readAllBytes(file)
+	if err != nil {
+		t.Fatalf("NewReaderBytes: read error = %v", err)
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Fatalf("NewReaderBytes: Next() (-got, +want):\n%s", diff)
 	}
 }
 

@@ -44,11 +44,13 @@ func (r *Reader) readClassicHeader(magic uint32) error {
 // origlen(4), then caplen bytes.
 func (r *Reader) nextRecord() (Frame, error) {
 	start := r.off
-	if err := r.fill(classicRecordHd); err != nil {
-		if err == io.EOF {
-			return Frame{}, io.EOF
+	if r.end-r.pos < classicRecordHd { // fill is not inlined: test first
+		if err := r.fill(classicRecordHd); err != nil {
+			if err == io.EOF {
+				return Frame{}, io.EOF
+			}
+			return Frame{}, fmt.Errorf("pcap: record at offset %d: %w", start, err)
 		}
-		return Frame{}, fmt.Errorf("pcap: record at offset %d: %w", start, err)
 	}
 	h := r.buf[r.pos : r.pos+classicRecordHd]
 	var sec, frac, capLen, origLen uint32
@@ -59,12 +61,16 @@ func (r *Reader) nextRecord() (Frame, error) {
 		sec, frac = binary.LittleEndian.Uint32(h[0:4]), binary.LittleEndian.Uint32(h[4:8])
 		capLen, origLen = binary.LittleEndian.Uint32(h[8:12]), binary.LittleEndian.Uint32(h[12:16])
 	}
-	if err := checkCapLen(capLen, r.snapLen); err != nil {
-		return Frame{}, fmt.Errorf("pcap: record at offset %d: %w", start, err)
+	if capLen > MaxSnapLen { // the only case checkCapLen can refuse
+		if err := checkCapLen(capLen, r.snapLen); err != nil {
+			return Frame{}, fmt.Errorf("pcap: record at offset %d: %w", start, err)
+		}
 	}
 	n := classicRecordHd + int(capLen)
-	if err := r.fill(n); err != nil {
-		return Frame{}, fmt.Errorf("pcap: record at offset %d: %w", start, noEOF(err))
+	if r.end-r.pos < n {
+		if err := r.fill(n); err != nil {
+			return Frame{}, fmt.Errorf("pcap: record at offset %d: %w", start, noEOF(err))
+		}
 	}
 	data := r.buf[r.pos+classicRecordHd : r.pos+n : r.pos+n]
 	r.advance(n)

@@ -270,8 +270,10 @@ func (r *Reader) packetBlock(typ uint32, b []byte) (Frame, error) {
 	if capLen > uint32(len(b)-minEPBLen) {
 		return Frame{}, fmt.Errorf("captured length %d overruns the block length %d", capLen, len(b))
 	}
-	if err := checkCapLen(capLen, snapOrMax(f.snapLen)); err != nil {
-		return Frame{}, err
+	if capLen > MaxSnapLen {
+		if err := checkCapLen(capLen, snapOrMax(f.snapLen)); err != nil {
+			return Frame{}, err
+		}
 	}
 	ts := uint64(r.u32(b[12:16]))<<32 | uint64(r.u32(b[16:20]))
 	return Frame{

@@ -97,11 +97,14 @@ func NewReader(r io.Reader) (*Reader, error) {
 	return newReader(&Reader{r: r, buf: make([]byte, readBufferSize)})
 }
 
-// NewReaderBytes reads a capture held in memory, such as a file mapped with
-// syscall.Mmap, without copying it: Frame.Data points into data (and so
-// stays valid as long as data does, though only the next Next is
-// promised). On a large capture this saves the copy from the page cache,
-// which costs more than parsing (docs/performance.md).
+// NewReaderBytes reads a capture held in memory (an evidence pcap from the
+// store, a test fixture, a mapped file) without copying it: Frame.Data
+// points into data, and stays valid as long as data does, though only
+// until the next Next is promised. It is the fastest path for captures
+// that fit in the CPU caches (denial6-5, 3.6 MB: 42 CPU ns a packet read
+// and decoded, against 83 through NewReader and a file); on one of
+// hundreds of megabytes the cache misses cost more than NewReader's copy
+// (docs/performance.md).
 func NewReaderBytes(data []byte) (*Reader, error) {
 	return newReader(&Reader{buf: data, end: len(data), rerr: io.EOF})
 }

@@ -47,9 +47,11 @@ func BenchmarkDecode(b *testing.B) {
 		b.Run(bm.name, func(b *testing.B) {
 			var r flow.Record
 			b.ReportAllocs()
+			cpu := startCPU(b)
 			for b.Loop() {
 				_ = packet.Decode(bm.lt, bm.frame, &r)
 			}
+			cpu.report(b)
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "packets/s")
 		})
 	}
@@ -180,6 +182,7 @@ func benchAbuseguard(b *testing.B, path string, inMemory bool) {
 	var decoded int
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU(b)
 	for range b.N {
 		f, err := r.Next()
 		if err == io.EOF {
@@ -193,6 +196,7 @@ func benchAbuseguard(b *testing.B, path string, inMemory bool) {
 			decoded++
 		}
 	}
+	cpu.report(b)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "packets/s")
 	if decoded == 0 {
 		b.Fatal("nothing decoded")
@@ -205,6 +209,7 @@ func benchRead(b *testing.B, path string) {
 	var n int
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU(b)
 	for range b.N {
 		f, err := r.Next()
 		if err == io.EOF {
@@ -216,6 +221,7 @@ func benchRead(b *testing.B, path string) {
 		}
 		n += len(f.Data)
 	}
+	cpu.report(b)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "packets/s")
 }
 
@@ -304,6 +310,7 @@ func benchGopacket(b *testing.B, path string) {
 	var decoded int
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU(b)
 	for range b.N {
 		data, _, err := r.ZeroCopyReadPacketData()
 		if err == io.EOF {
@@ -317,6 +324,7 @@ func benchGopacket(b *testing.B, path string) {
 			decoded++
 		}
 	}
+	cpu.report(b)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "packets/s")
 	if decoded == 0 {
 		b.Fatal("nothing decoded")
@@ -329,6 +337,7 @@ func benchReadGopacket(b *testing.B, path string) {
 	var n int
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU(b)
 	for range b.N {
 		data, _, err := r.ZeroCopyReadPacketData()
 		if err == io.EOF {
@@ -340,5 +349,6 @@ func benchReadGopacket(b *testing.B, path string) {
 		}
 		n += len(data)
 	}
+	cpu.report(b)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "packets/s")
 }

@@ -56,24 +56,32 @@ const (
 // Decode fills r from one frame of link type lt.
 //
 // It sets Src and Dst (Unmap()ped), Proto (the upper-layer protocol after
-// IPv6 extension headers), SrcPort, DstPort (ICMP: 0 and type<<8|code),
-// TCPFlags, Bytes (the IP length from the header, not the captured length),
-// Packets = 1, Flags and SrcMAC (Ethernet or cooked-capture source address,
-// 0 when the link has none). It first resets exactly those fields, so a
-// reused Record carries nothing stale, and leaves all the others (times,
-// sampling rate, Header, Exporter) to the caller.
+// IPv6 extension headers; ESP and No Next Header end the chain as 50 and
+// 59; IPv4 keeps its header's protocol, AH included, as routers export
+// it), SrcPort, DstPort (ICMP: 0 and type<<8|code), TCPFlags, Bytes (the
+// IP length from the header, not the captured length; when that field is
+// 0, as for TSO super-segments and jumbograms, the captured IP length),
+// Packets = 1, Flags and SrcMAC (Ethernet or cooked-capture source
+// address, 0 when the link has none). It first resets exactly those
+// fields, so a reused Record carries nothing stale, and leaves all the
+// others (times, sampling rate, Header, Exporter) to the caller.
 //
 // Flags: flow.FlagFragment for a non-first IP fragment (no ports);
-// flow.FlagTruncated when the bytes end before the fixed transport header
-// (TCP 20, UDP 8, SCTP 12, ICMP 8, ICMPv6 4 bytes) or before the IPv4
-// options or IPv6 extension headers that lead to it — cut by the capture
-// length or by a tiny first fragment. Ports are then set only if their 4
-// bytes are present and TCP flags only if byte 13 is.
+// flow.FlagTruncated when the bytes (as captured, or as the IP length
+// says) end before the fixed transport header — TCP 20, UDP 8, SCTP 12,
+// ICMP 8, ICMPv6 4 bytes — or before the IPv4 options or IPv6 extension
+// headers that lead to it: a cut capture or a tiny first fragment. Ports
+// are then set only if their 4 bytes are there, TCP flags only if byte 13
+// is, and after a cut IPv6 chain Proto is the header where it stopped. A
+// chain longer than 16 headers is treated the same way, so that floods
+// built of long chains are still counted.
 //
 // Errors: ErrNotIP for frames without IPv4/IPv6, ErrLinkType for an unknown
 // link type, a *MalformedError (matching ErrMalformed) when a link header or
 // the fixed IP header is cut or invalid. On error the fields Decode owns
 // hold no meaningful values.
+//
+// Decode keeps no state: it is safe for concurrent use on distinct records.
 func Decode(lt flow.LinkType, frame []byte, r *flow.Record) error {
 	r.Src, r.Dst = zeroAddr, zeroAddr
 	r.Packets, r.Bytes = 0, 0

@@ -133,6 +133,8 @@ func TestReadCorrupt(t *testing.T) {
 			"pcapng: block at offset 48: section version 2.0, want 1.x"},
 		{"option overruns the interface block", ngWith(func(w *ng) { w.idb(1, 0, opt{9, []byte{6}}); le.PutUint16(w.b[48+18:], 40) }), 0,
 			"pcapng: block at offset 48: interface option 9 length 40 overruns the block"},
+		{"simple packet block without its length field", ngWith(func(w *ng) { w.block(3, nil) }), 0,
+			"pcapng: block at offset 48: simple packet block length 12 < 16"},
 		{"simple packet before any interface", func() []byte { w := &ng{order: le}; w.shb().spb(frameData(4, 0), 4); return w.b }(), 0,
 			"pcapng: block at offset 28: simple packet block before any interface description"},
 	}

@@ -37,6 +37,12 @@ func FuzzReader(f *testing.F) {
 	}
 	w, _, _ := pcapngFile()
 	f.Add(w.b)
+	// Small pcapng files, so that mutations reach every block parser.
+	for _, typ := range []uint32{1, 2, 3, 5, 6} {
+		small := &ng{order: binary.LittleEndian}
+		small.shb().idb(1, 64, opt{9, []byte{9}}).block(typ, frameData(24, byte(typ)))
+		f.Add(small.b)
+	}
 	f.Add(newClassic(binary.BigEndian, 0xa1b23c4d, 100, 113).record(sec, 1, frameData(100, 1), 200).b)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, err := readAll(bytes.NewReader(data))

@@ -290,6 +290,9 @@ func (r *Reader) packetBlock(typ uint32, b []byte) (Frame, error) {
 // belongs to interface 0 and has no timestamp; its captured length is the
 // smallest of the original length, the snaplen and the room in the block.
 func (r *Reader) simplePacketBlock(b []byte) (Frame, error) {
+	if len(b) < minSPBLen {
+		return Frame{}, fmt.Errorf("simple packet block length %d < %d", len(b), minSPBLen)
+	}
 	if len(r.ifaces) == 0 {
 		return Frame{}, fmt.Errorf("simple packet block before any interface description")
 	}

@@ -79,12 +79,12 @@ func (d *Decoder) decodeTemplated(addr netip.Addr, version uint16, p []byte, rec
 		case length > len(p):
 			// Cut in transit: decode the sets that are whole.
 			short = &Error{Kind: ErrShort, Version: version, Domain: h.key.id, Offset: len(p), Detail: "datagram shorter than the message length"}
-			sets = p[ipfixHeaderLen:]
-		default:
-			// Bytes past the length are not part of the message
-			// (telegraf's issue_14370 carries 2 of them).
-			sets = p[ipfixHeaderLen:length]
 		}
+		// A shorter length than the datagram is not trusted: one message
+		// travels in one datagram (RFC 7011 §10.3.3) and sets delimit
+		// themselves. telegraf's issue_14370 says 290 for a 292-byte
+		// message whose last set ends at byte 292.
+		sets = p[ipfixHeaderLen:]
 		base = ipfixHeaderLen
 	}
 	h.exportNs = int64(secs) * 1e9

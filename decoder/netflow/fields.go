@@ -104,6 +104,13 @@ const (
 	opSamplingSize
 	opSamplingPopulation
 	opSysInit
+	// Second choices of a preference list (see prefBytes), used when the
+	// first choice is 0 in a record.
+	opBytesAlt
+	opPacketsAlt
+	opInIfAlt
+	opOutIfAlt
+	opSrcMACAlt
 )
 
 // fieldSpec is one field of a template as sent on the wire.
@@ -116,12 +123,14 @@ type fieldSpec struct {
 const varLen = 0xffff
 
 // preference lists pick, for a record attribute an exporter may send in
-// several ways, the element to read. The first element present in the
-// template wins; the others are skipped. Delta counts are what a flow
-// record means; totals (cumulative since the flow started) only when the
-// exporter sends nothing else; "post" (egress) counts last, as the brief
-// and RFC 7270 define them, e.g. FortiGate sends IN_BYTES and OUT_BYTES for
-// the two directions of a session and the record describes src → dst.
+// several ways, the elements to read. The first element present in the
+// template is read; the second present is read too and used when the first
+// is 0 in a record; the others are skipped. Delta counts are what a flow
+// record means; totals (cumulative since the flow started, YAF and Cisco
+// ASA send only those) next; "post" (egress) counts last, as RFC 7270
+// defines them. A template with both in and out counts (FortiGate, the
+// logstash 0-length-fields capture) may fill only the out counts for a
+// flow metered on egress: its bytes are not 0.
 var (
 	prefBytes   = [...]uint16{ieOctetDeltaCount, ieOctetTotalCount, iePostOctetDeltaCount, iePostOctetTotalCount}
 	prefPackets = [...]uint16{iePacketDeltaCount, iePacketTotalCount, iePostPacketDeltaCount, iePostPacketTotalCount}
@@ -132,34 +141,40 @@ var (
 	prefSrcMAC  = [...]uint16{ieSourceMacAddress, iePostSourceMacAddress}
 )
 
-// choose returns the first element of pref that fields contain, or 0.
-func choose(fields []fieldSpec, pref []uint16) uint16 {
+// choose returns the first two elements of pref that fields contain, 0 for
+// none.
+func choose(fields []fieldSpec, pref []uint16) (first, second uint16) {
 	for _, want := range pref {
 		for _, f := range fields {
 			if f.pen == 0 && f.id == want && f.length != 0 {
-				return want
+				if first == 0 {
+					first = want
+				} else {
+					return first, want
+				}
+				break
 			}
 		}
 	}
-	return 0
+	return first, 0
 }
 
-// chosen holds the element picked from each preference list for one
-// template.
+// chosen holds the elements picked from each preference list for one
+// template: [0] is read first, [1] when [0] is 0.
 type chosen struct {
-	bytes, packets, srcPort, dstPort, inIf, outIf, srcMAC uint16
+	bytes, packets, srcPort, dstPort, inIf, outIf, srcMAC [2]uint16
 }
 
 func chooseAll(fields []fieldSpec) chosen {
-	return chosen{
-		bytes:   choose(fields, prefBytes[:]),
-		packets: choose(fields, prefPackets[:]),
-		srcPort: choose(fields, prefSrcPort[:]),
-		dstPort: choose(fields, prefDstPort[:]),
-		inIf:    choose(fields, prefInIf[:]),
-		outIf:   choose(fields, prefOutIf[:]),
-		srcMAC:  choose(fields, prefSrcMAC[:]),
-	}
+	var c chosen
+	c.bytes[0], c.bytes[1] = choose(fields, prefBytes[:])
+	c.packets[0], c.packets[1] = choose(fields, prefPackets[:])
+	c.srcPort[0], _ = choose(fields, prefSrcPort[:])
+	c.dstPort[0], _ = choose(fields, prefDstPort[:])
+	c.inIf[0], c.inIf[1] = choose(fields, prefInIf[:])
+	c.outIf[0], c.outIf[1] = choose(fields, prefOutIf[:])
+	c.srcMAC[0], c.srcMAC[1] = choose(fields, prefSrcMAC[:])
+	return c
 }
 
 // kindOf maps one field to its op. Fields whose length cannot hold the
@@ -236,20 +251,30 @@ func (c *chosen) kindOf(f fieldSpec) opKind {
 		return ifLen(integer, opSysInit)
 	}
 	switch f.id {
-	case c.bytes:
+	case c.bytes[0]:
 		return ifLen(integer, opBytes)
-	case c.packets:
+	case c.bytes[1]:
+		return ifLen(integer, opBytesAlt)
+	case c.packets[0]:
 		return ifLen(integer, opPackets)
-	case c.srcPort:
+	case c.packets[1]:
+		return ifLen(integer, opPacketsAlt)
+	case c.srcPort[0]:
 		return ifLen(integer, opSrcPort)
-	case c.dstPort:
+	case c.dstPort[0]:
 		return ifLen(integer, opDstPort)
-	case c.inIf:
+	case c.inIf[0]:
 		return ifLen(integer, opInIf)
-	case c.outIf:
+	case c.inIf[1]:
+		return ifLen(integer, opInIfAlt)
+	case c.outIf[0]:
 		return ifLen(integer, opOutIf)
-	case c.srcMAC:
+	case c.outIf[1]:
+		return ifLen(integer, opOutIfAlt)
+	case c.srcMAC[0]:
 		return ifLen(l == 6, opSrcMAC)
+	case c.srcMAC[1]:
+		return ifLen(l == 6, opSrcMACAlt)
 	}
 	return opSkip
 }

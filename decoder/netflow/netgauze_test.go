@@ -211,7 +211,7 @@ func ngConvert(t *testing.T, msg ngMessage, fields []map[string]json.RawMessage,
 	}
 	if r.Proto == flow.ProtoICMP || r.Proto == flow.ProtoICMPv6 {
 		r.SrcPort = 0
-		if hasICMP && icmp != 0 {
+		if hasICMP {
 			r.DstPort = icmp
 		}
 	}

@@ -17,6 +17,9 @@ type recState struct {
 	icmp           uint16
 	has            uint8 // has* bits
 	smp            sampling
+	// alt holds the second choices of preference lists (see prefBytes).
+	altBytes, altPackets, altMAC uint64
+	altIn, altOut                uint32
 }
 
 const (
@@ -131,6 +134,16 @@ func (s *recState) apply(fr *flow.Record, h *header, k opKind, v []byte) {
 		}
 	case opSrcMAC:
 		fr.SrcMAC = uintBE(v[:2])<<32 | uintBE(v[2:])
+	case opBytesAlt:
+		s.altBytes = uintBE(v)
+	case opPacketsAlt:
+		s.altPackets = uintBE(v)
+	case opInIfAlt:
+		s.altIn = uint32(uintBE(v))
+	case opOutIfAlt:
+		s.altOut = uint32(uintBE(v))
+	case opSrcMACAlt:
+		s.altMAC = uintBE(v[:2])<<32 | uintBE(v[2:])
 	case opStartUptime:
 		s.startUp = uint32(uintBE(v))
 		s.has |= hasStartUp
@@ -280,6 +293,21 @@ func (t *template) walk(b []byte, visit func(k opKind, v []byte)) (int, bool) {
 // finish resolves what the fields left open and stamps the exporter.
 func (r *run) finish(fr *flow.Record, s *recState, h *header, dom *domain) {
 	fr.Exporter = r.addr
+	if fr.Bytes == 0 {
+		fr.Bytes = s.altBytes
+	}
+	if fr.Packets == 0 {
+		fr.Packets = s.altPackets
+	}
+	if fr.InIf == 0 {
+		fr.InIf = s.altIn
+	}
+	if fr.OutIf == 0 {
+		fr.OutIf = s.altOut
+	}
+	if fr.SrcMAC == 0 {
+		fr.SrcMAC = s.altMAC
+	}
 
 	// Uptime-relative times count only when no absolute time was sent
 	// (nProbe sends both). NetFlow v9 (RFC 3954 §8, FIRST_SWITCHED) is
@@ -314,10 +342,11 @@ func (r *run) finish(fr *flow.Record, s *recState, h *header, dom *domain) {
 
 	if fr.Proto == flow.ProtoICMP || fr.Proto == flow.ProtoICMPv6 {
 		// flow.Record convention: type<<8|code in DstPort. Exporters
-		// that have no ICMP element, or send 0 there, often put it in
-		// the destination port already (the v5 convention).
+		// without an ICMP element put it there already (the v5
+		// convention); with one, it wins even at 0 (echo reply): Cisco
+		// ASA puts the ICMP identifier in the ports.
 		fr.SrcPort = 0
-		if s.has&hasICMP != 0 && s.icmp != 0 {
+		if s.has&hasICMP != 0 {
 			fr.DstPort = s.icmp
 		}
 	}

@@ -228,7 +228,7 @@ type Stats struct {
 }
 
 type counters struct {
-	optionsRecords, noRate                        atomic.Uint64
+	optionsRecords, noRate                      atomic.Uint64
 	held, heldDecoded, heldExpired, heldDropped atomic.Uint64
 }
 

@@ -218,4 +218,3 @@ func tgDiff(fields map[string]string, r *flow.Record) (string, int) {
 	}
 	return "", n
 }
-

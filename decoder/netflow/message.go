@@ -200,8 +200,18 @@ func (r *run) template(h *header, options bool, rec templateRecord, b []byte, of
 	if dom := e.domains[h.key]; dom != nil {
 		cur = dom.templates[rec.id]
 	}
+	templates, fields := e.templates+1, e.fields+rec.nfields
 	e.mu.RUnlock()
 	if cur != nil && cur.options == options && bytes.Equal(cur.wire, rec.wire) {
+		return released
+	}
+	// Refuse before parsing what cannot fit (a hostile exporter sends
+	// 16000-field templates); checked again under the write lock.
+	if cur != nil {
+		templates, fields = templates-1, fields-cur.nfields
+	}
+	if templates > r.d.cfg.MaxTemplates || fields > r.d.cfg.MaxTemplateFields {
+		r.fail(ErrTemplateLimit, h, rec.id, off, "exporter holds too many templates or fields")
 		return released
 	}
 	rec, _, _, _, _ = splitTemplate(h.key.version, options, b, true)
@@ -214,7 +224,7 @@ func (r *run) template(h *header, options bool, rec templateRecord, b []byte, of
 	defer e.mu.Unlock()
 	dom := e.domain(h.key)
 	old := dom.templates[rec.id]
-	templates, fields := e.templates+1, e.fields+t.nfields
+	templates, fields = e.templates+1, e.fields+t.nfields
 	if old != nil {
 		templates--
 		fields -= old.nfields

@@ -37,9 +37,11 @@ const maxRecordLen = 65535 - 16 - 4
 // template set.
 type templateRecord struct {
 	id uint16
-	// fields are the scope fields followed by the other fields.
-	fields []fieldSpec
-	scope  int
+	// fields are the scope fields followed by the other fields, when
+	// parsed; nfields counts them either way.
+	fields  []fieldSpec
+	nfields int
+	scope   int
 	// withdraw is set for an IPFIX withdrawal (field count 0): of template
 	// id, or of all templates (id 2) or all options templates (id 3) when
 	// id is the set ID.
@@ -78,6 +80,7 @@ func splitTemplate(version uint16, options bool, b []byte, parse bool) (rec temp
 			return rec, 0, false, ErrBadTemplate, "options template cut short"
 		}
 		rec.scope = scopeLen / 4
+		rec.nfields = (scopeLen + optLen) / 4
 		if parse {
 			rec.fields = make([]fieldSpec, 0, (scopeLen+optLen)/4)
 			for p := 6; p < n; p += 4 {
@@ -107,6 +110,7 @@ func splitTemplate(version uint16, options bool, b []byte, parse bool) (rec temp
 			}
 			p = 6
 		}
+		rec.nfields = count
 		if parse {
 			rec.fields = make([]fieldSpec, 0, count)
 		}

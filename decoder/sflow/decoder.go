@@ -197,12 +197,18 @@ const (
 	recordIPv6      = 4
 )
 
-// Header protocols of the raw packet header record, and the link types
-// package packet reads them as.
-var headerLinkTypes = map[uint32]flow.LinkType{
-	1:  flow.LinkTypeEthernet, // ETHERNET-ISO88023
-	11: flow.LinkTypeIPv4,
-	12: flow.LinkTypeIPv6,
+// linkType maps the header protocol of a raw packet header record to the
+// link type package packet reads it as.
+func linkType(headerProtocol uint32) (flow.LinkType, bool) {
+	switch headerProtocol {
+	case 1: // ETHERNET-ISO88023
+		return flow.LinkTypeEthernet, true
+	case 11:
+		return flow.LinkTypeIPv4, true
+	case 12:
+		return flow.LinkTypeIPv6, true
+	}
+	return 0, false
 }
 
 // ifUnknown is the interface value sFlow uses for "not known".
@@ -348,7 +354,7 @@ func (s *sampler) fromHeader(r *flow.Record, rec []byte, proto uint32) bool {
 	if rec == nil {
 		return false
 	}
-	lt, ok := headerLinkTypes[proto]
+	lt, ok := linkType(proto)
 	if !ok {
 		return false
 	}

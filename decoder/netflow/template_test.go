@@ -330,8 +330,8 @@ func TestICMPFromSeparateElements(t *testing.T) {
 		field{id: ieSourceTransportPort, length: 2}, field{id: ieDestinationTransportPort, length: 2},
 		field{id: ieICMPTypeIPv4, length: 1}, field{id: ieICMPCodeIPv4, length: 1}))
 	data := set(256,
-		be(hostA[:], uint8(1), uint16(4711), uint16(0), uint8(3), uint8(1)), // unreachable, host
-		be(hostA[:], uint8(1), uint16(0), uint16(4711), uint8(0), uint8(0)), // echo reply, id in port
+		be(hostA[:], uint8(1), uint16(4711), uint16(0), uint8(3), uint8(1)),  // unreachable, host
+		be(hostA[:], uint8(1), uint16(0), uint16(4711), uint8(0), uint8(0)),  // echo reply, id in port
 		be(hostA[:], uint8(6), uint16(4711), uint16(80), uint8(0), uint8(0))) // TCP: ports kept
 	recs, err := New(Config{}).Decode(testExporter, v9Msg(0, 1, 0, tpl, data), testRecv, nil)
 	if err != nil {

@@ -366,4 +366,3 @@ func TestUptimeTimes(t *testing.T) {
 		}
 	}
 }
-

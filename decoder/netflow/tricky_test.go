@@ -205,17 +205,70 @@ func TestSetLengthNotMultipleOf4(t *testing.T) {
 }
 
 func TestEmptyOptionsTemplateSet(t *testing.T) {
-	// telegraf ipfix_0.bin: an options template set of length 4, and
-	// templates defined twice in the same message.
-	d := New(Config{})
-	_, err := d.Decode(testExporter, flowsFile(t, "telegraf/ipfix_example/ipfix_0.bin"), testRecv, nil)
+	// telegraf ipfix_0.bin carries an options template set of length 4
+	// (no record): not an error.
+	_, err := New(Config{}).Decode(testExporter, flowsFile(t, "telegraf/ipfix_example/ipfix_0.bin"), testRecv, nil)
 	if err != nil {
 		t.Fatalf("Decode: %v", err)
+	}
+}
+
+func TestTemplateDefinedTwice(t *testing.T) {
+	// telegraf ipfix_0.bin defines 49176, 49171, 53253, 49157, 47104
+	// and 45825 twice in the same message, and ipfix_1.bin resends some.
+	d := New(Config{})
+	for _, f := range []string{"ipfix_0.bin", "ipfix_1.bin"} {
+		if _, err := d.Decode(testExporter, flowsFile(t, "telegraf/ipfix_example/"+f), testRecv, nil); err != nil {
+			t.Fatalf("Decode(%s): %v", f, err)
+		}
 	}
 	// 45825, 47104, 49155-49157, 49160, 49161, 49171, 49173, 49176,
 	// 53253 and options templates 53251, 53252: 13 distinct.
 	if got := d.Stats().Templates; got != 13 {
 		t.Errorf("%d templates, want 13 (each counted once)", got)
+	}
+}
+
+func TestV9VariableLength(t *testing.T) {
+	// H3C NetStream sends an IPFIX-style variable-length field (236,
+	// length 65535) in NetFlow v9, after a field of type 0, length 1.
+	recs, errs := decodeFiles(t, New(Config{}), "netflow9_test_h3c_netstream_varstring_tpl3281.dat", "netflow9_test_h3c_netstream_varstring_data3281.dat")
+	if k := onlyErrors(errs); k != nil || len(recs) != 1 {
+		t.Fatalf("%d records, errors %v; want 1, none", len(recs), k)
+	}
+	// Values as logstash's spec expects them.
+	r := recs[0]
+	if r.Src.String() != "20.20.20.20" || r.Dst.String() != "20.20.255.255" || r.SrcPort != 137 || r.DstPort != 137 ||
+		r.Bytes != 702 || r.Packets != 9 || r.InIf != 17 || r.Proto != 17 || r.FlowDirection != flow.DirectionIngress {
+		t.Errorf("record %+v", r)
+	}
+}
+
+func TestDecodeDoesNotAllocate(t *testing.T) {
+	// Steady state: templates known, the output slice reused.
+	for _, tc := range []struct {
+		name  string
+		setup []string
+		data  string
+	}{
+		{"v5", nil, "netflow5_test_microtik.dat"},
+		{"v9", []string{"netflow9_test_cisco_asr9k_tpl260.dat"}, "netflow9_test_cisco_asr9k_data260.dat"},
+		{"ipfix", []string{"ipfix_test_mikrotik_tpl.dat"}, "ipfix_test_mikrotik_data258.dat"},
+		{"ipfix varlen", []string{"ipfix_test_netscaler_tpl.dat"}, "ipfix_test_netscaler_data.dat"},
+		{"v9 sampler table", []string{"netflow9_test_macaddr_tpl.dat"}, "netflow9_test_macaddr_data.dat"},
+	} {
+		d := New(Config{})
+		decodeFiles(t, d, tc.setup...)
+		// Without NetScaler's set 280, whose missing template is an
+		// error (and an *Error is allocated).
+		p := dropSet(flowsFile(t, "logstash/"+tc.data), 280)
+		out := make([]flow.Record, 0, 64)
+		allocs := testing.AllocsPerRun(100, func() {
+			out, _ = d.Decode(testExporter, p, testRecv, out[:0])
+		})
+		if allocs != 0 || len(out) == 0 {
+			t.Errorf("%s: %v allocations for %d records, want 0", tc.name, allocs, len(out))
+		}
 	}
 }
 
@@ -365,4 +418,24 @@ func TestUptimeTimes(t *testing.T) {
 			t.Errorf("v9 record %d: %d..%d, want %d..%d", i, got[i].Start, got[i].End, w.start, w.end)
 		}
 	}
+}
+
+// dropSet returns an IPFIX message without its sets of the given ID.
+func dropSet(p []byte, id uint16) []byte {
+	if be16(p) != 10 {
+		return p
+	}
+	out := append([]byte(nil), p[:ipfixHeaderLen]...)
+	for b := p[ipfixHeaderLen:]; len(b) >= 4; {
+		n := int(be16(b[2:]))
+		if n < 4 || n > len(b) {
+			break
+		}
+		if be16(b) != id {
+			out = append(out, b[:n]...)
+		}
+		b = b[n:]
+	}
+	out[2], out[3] = byte(len(out)>>8), byte(len(out))
+	return out
 }

@@ -194,6 +194,17 @@ func (d *Decoder) exporter(addr netip.Addr) *exporter {
 	return e
 }
 
+// Forget drops the state of an exporter: templates, sampler tables and
+// held data (the configured sampling rate stays). A collector calls it when
+// an exporter is removed from its configuration; an exporter that comes
+// back starts over, as after a collector restart.
+func (d *Decoder) Forget(exporter netip.Addr) {
+	exporter = exporter.Unmap()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.exporters, exporter)
+}
+
 // Expire drops held data sets older than Config.HoldTime at now, counting
 // them in Stats.HeldExpired. Decode already does this for the exporter it
 // decodes; a collector calls Expire every few seconds so that the data of

@@ -53,6 +53,20 @@ func TestTemplateWithdrawal(t *testing.T) {
 	}
 }
 
+func TestForget(t *testing.T) {
+	d := New(Config{})
+	d.SetSamplingRate(testExporter, 10, false)
+	d.Decode(testExporter, ipfixMsg(1, 0, set(2, tmpl(256, basicFields...))), testRecv, nil)
+	d.Forget(netip.AddrFrom16(testExporter.As16()))
+	if s := d.Stats(); s.Exporters != 0 || s.Templates != 0 {
+		t.Errorf("after Forget: %+v", s)
+	}
+	recs, err := d.Decode(testExporter, ipfixMsg(1, 0, set(2, tmpl(256, basicFields...)), basicSet(256, 1)), testRecv, nil)
+	if err != nil || len(recs) != 1 || recs[0].SamplingRate != 10 {
+		t.Errorf("after Forget: %v %+v; want the configured rate kept", err, recs)
+	}
+}
+
 func TestTemplateRedefinition(t *testing.T) {
 	d := New(Config{})
 	// 256 first: IPv4 src, dst port.

@@ -165,10 +165,11 @@ func compile(version uint16, options bool, rec *templateRecord) (*template, Kind
 		return nil, ErrBadTemplate, "records of length 0"
 	}
 	t.recLen = minLen
-	c := chooseAll(rec.fields[min(rec.scope, len(rec.fields)):])
-	if version == 10 {
-		c = chooseAll(rec.fields)
+	elements := rec.fields
+	if version == 9 {
+		elements = rec.fields[min(rec.scope, len(rec.fields)):]
 	}
+	c := chooseAll(elements)
 	off := 0
 	for i, f := range rec.fields {
 		k := c.kindOf(f)

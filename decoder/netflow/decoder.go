@@ -228,6 +228,10 @@ type Stats struct {
 	Exporters, Templates int
 	// OptionsRecords counts options data records read.
 	OptionsRecords uint64
+	// TemplatesRejected counts template records refused as malformed
+	// (ErrBadTemplate) or over the limits (ErrTemplateLimit); Decode
+	// returns only the first error of a datagram, this counts them all.
+	TemplatesRejected uint64
 	// NoSamplingRate counts records returned with SamplingRate 0: neither
 	// the exporter nor the configuration gave a rate.
 	NoSamplingRate uint64
@@ -239,19 +243,20 @@ type Stats struct {
 }
 
 type counters struct {
-	optionsRecords, noRate                      atomic.Uint64
+	optionsRecords, noRate, templatesRejected   atomic.Uint64
 	held, heldDecoded, heldExpired, heldDropped atomic.Uint64
 }
 
 // Stats returns the counters and current sizes.
 func (d *Decoder) Stats() Stats {
 	s := Stats{
-		OptionsRecords: d.stats.optionsRecords.Load(),
-		NoSamplingRate: d.stats.noRate.Load(),
-		Held:           d.stats.held.Load(),
-		HeldDecoded:    d.stats.heldDecoded.Load(),
-		HeldExpired:    d.stats.heldExpired.Load(),
-		HeldDropped:    d.stats.heldDropped.Load(),
+		OptionsRecords:    d.stats.optionsRecords.Load(),
+		TemplatesRejected: d.stats.templatesRejected.Load(),
+		NoSamplingRate:    d.stats.noRate.Load(),
+		Held:              d.stats.held.Load(),
+		HeldDecoded:       d.stats.heldDecoded.Load(),
+		HeldExpired:       d.stats.heldExpired.Load(),
+		HeldDropped:       d.stats.heldDropped.Load(),
 	}
 	d.mu.RLock()
 	defer d.mu.RUnlock()

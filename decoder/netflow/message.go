@@ -43,6 +43,9 @@ type run struct {
 
 // fail records the first error of the datagram.
 func (r *run) fail(kind Kind, h *header, id uint16, off int, detail string) {
+	if kind == ErrBadTemplate || kind == ErrTemplateLimit {
+		r.d.stats.templatesRejected.Add(1)
+	}
 	if r.err == nil {
 		r.err = &Error{Kind: kind, Version: h.key.version, Domain: h.key.id, ID: id, Offset: off, Detail: detail}
 	}

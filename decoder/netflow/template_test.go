@@ -245,8 +245,12 @@ func TestHostileTemplates(t *testing.T) {
 			if KindOf(err) != tc.want {
 				t.Errorf("error %v, want %v", err, tc.want)
 			}
-			if s := d.Stats(); tc.cfg.MaxTemplates != 0 && s.Templates > tc.cfg.MaxTemplates {
+			s := d.Stats()
+			if tc.cfg.MaxTemplates != 0 && s.Templates > tc.cfg.MaxTemplates {
 				t.Errorf("%d templates kept, limit %d", s.Templates, tc.cfg.MaxTemplates)
+			}
+			if tc.want != ErrExporterLimit && s.TemplatesRejected != 1 {
+				t.Errorf("TemplatesRejected = %d, want 1", s.TemplatesRejected)
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package packet
+package packet_test
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"abuseguard/decoder/packet"
 	"abuseguard/flow"
 	"abuseguard/testutil/pktgen"
 )
@@ -58,18 +59,18 @@ func TestDecodePayload(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got, want flow.Record
-			payload, complete, err := DecodePayload(tt.lt, tt.frame, &got)
+			payload, complete, err := packet.DecodePayload(tt.lt, tt.frame, &got)
 			if err != nil {
-				t.Fatalf("DecodePayload() error: %v", err)
+				t.Fatalf("packet.DecodePayload() error: %v", err)
 			}
 			if !bytes.Equal(payload, tt.payload) || complete != tt.complete {
-				t.Fatalf("DecodePayload() = %q, %v; want %q, %v", payload, complete, tt.payload, tt.complete)
+				t.Fatalf("packet.DecodePayload() = %q, %v; want %q, %v", payload, complete, tt.payload, tt.complete)
 			}
-			if err := Decode(tt.lt, tt.frame, &want); err != nil {
+			if err := packet.Decode(tt.lt, tt.frame, &want); err != nil {
 				t.Fatalf("Decode() error: %v", err)
 			}
 			if diff := cmp.Diff(got, want, cmpAddr); diff != "" {
-				t.Fatalf("DecodePayload() record differs from Decode() (-got, +want):\n%s", diff)
+				t.Fatalf("packet.DecodePayload() record differs from Decode() (-got, +want):\n%s", diff)
 			}
 		})
 	}
@@ -79,11 +80,11 @@ func TestDecodePayloadNoAlloc(t *testing.T) {
 	frame := pktgen.UDP(netip.MustParseAddrPort("203.0.113.7:40000"), netip.MustParseAddrPort("198.51.100.1:2055"), 100)
 	var r flow.Record
 	allocs := testing.AllocsPerRun(100, func() {
-		if _, _, err := DecodePayload(flow.LinkTypeEthernet, frame, &r); err != nil {
+		if _, _, err := packet.DecodePayload(flow.LinkTypeEthernet, frame, &r); err != nil {
 			t.Fatal(err)
 		}
 	})
 	if allocs != 0 {
-		t.Fatalf("DecodePayload() allocates %v times per frame, want 0", allocs)
+		t.Fatalf("packet.DecodePayload() allocates %v times per frame, want 0", allocs)
 	}
 }

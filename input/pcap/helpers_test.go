@@ -21,6 +21,9 @@ import (
 	"abuseguard/testutil/pktgen"
 )
 
+// testExporter stands in for the source of datagrams read from files.
+var testExporter = netip.MustParseAddr("192.0.2.55")
+
 var cmpAddr = cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
 
 // datagram is one UDP payload of a capture, found by a walk independent

@@ -28,6 +28,8 @@ import (
 	"abuseguard/testutil"
 )
 
+var discard = slog.New(slog.DiscardHandler)
+
 var cmpAddr = cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
 
 // sequence is a series of flow datagrams that belong together (one

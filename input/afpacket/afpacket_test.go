@@ -31,7 +31,7 @@ type netns struct {
 	name string
 }
 
-func newNetns(t *testing.T) *netns {
+func newNetns(t testing.TB) *netns {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: creates a network namespace")
@@ -60,7 +60,7 @@ func newNetns(t *testing.T) *netns {
 // never handed back to the runtime (LockOSThread without unlock): it ends
 // with the goroutine, so no other goroutine runs in the namespace by
 // accident. Sockets f opens stay in the namespace wherever they are used.
-func (n *netns) do(t *testing.T, f func() error) {
+func (n *netns) do(t testing.TB, f func() error) {
 	t.Helper()
 	errc := make(chan error, 1)
 	go func() {
@@ -88,7 +88,7 @@ type sender struct {
 	index int
 }
 
-func (n *netns) sender(t *testing.T) *sender {
+func (n *netns) sender(t testing.TB) *sender {
 	s := &sender{}
 	n.do(t, func() error {
 		ifi, err := net.InterfaceByName("veth0")
@@ -103,7 +103,7 @@ func (n *netns) sender(t *testing.T) *sender {
 	return s
 }
 
-func (s *sender) send(t *testing.T, frame []byte) {
+func (s *sender) send(t testing.TB, frame []byte) {
 	t.Helper()
 	to := &unix.SockaddrLinklayer{Ifindex: s.index, Halen: 6}
 	copy(to.Addr[:], frame[:6])
@@ -150,8 +150,13 @@ func (c *collector) wait(t *testing.T, n int) []flow.Record {
 func startInput(t *testing.T, n *netns, cfg afpacket.Configuration) (*collector, *prometheus.Registry) {
 	t.Helper()
 	col := &collector{}
+	return col, startInputSink(t, n, cfg, col.sink)
+}
+
+func startInputSink(t testing.TB, n *netns, cfg afpacket.Configuration, sink flow.Sink) *prometheus.Registry {
+	t.Helper()
 	reg := prometheus.NewRegistry()
-	in, err := afpacket.New(cfg, afpacket.Dependencies{Logger: slog.New(slog.DiscardHandler), Registerer: reg, Sink: col.sink})
+	in, err := afpacket.New(cfg, afpacket.Dependencies{Logger: slog.New(slog.DiscardHandler), Registerer: reg, Sink: sink})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +166,7 @@ func startInput(t *testing.T, n *netns, cfg afpacket.Configuration) (*collector,
 			t.Errorf("Stop() = %v", err)
 		}
 	})
-	return col, reg
+	return reg
 }
 
 // TestCapture sends known frames on veth0 and checks the records read

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -288,13 +289,12 @@ func TestNfreplay(t *testing.T) {
 	if err := nfcapd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// nfcapd binds after it starts: wait for the port to be taken.
-	waitFor(t, "nfcapd to bind", func() bool {
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.1"), Port: port})
-		if err == nil {
-			c.Close()
+	// nfcapd says "Startup nfcapd." once its socket is bound.
+	waitFor(t, "nfcapd to start", func() bool {
+		if nfcapd.ProcessState != nil {
+			t.Fatalf("nfcapd exited\n%s", out)
 		}
-		return err != nil
+		return strings.Contains(out.String(), "Startup nfcapd.")
 	})
 	runSoftflowd(t, capture, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), "9")
 	// SIGTERM makes nfcapd write its current file and exit.
@@ -319,6 +319,7 @@ func TestNfreplay(t *testing.T) {
 }
 
 func freePort(t *testing.T) int {
+	t.Helper()
 	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.1")})
 	if err != nil {
 		t.Fatal(err)

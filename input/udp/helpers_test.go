@@ -69,7 +69,7 @@ func testConfig() udp.Configuration {
 }
 
 // start starts a listener and stops it when the test ends.
-func start(t *testing.T, cfg udp.Configuration, deps udp.Dependencies) (*udp.Listener, *prometheus.Registry) {
+func start(t testing.TB, cfg udp.Configuration, deps udp.Dependencies) (*udp.Listener, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	deps.Registerer = reg

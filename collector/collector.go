@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,6 +63,9 @@ const unknownListSize = 32
 // New validates the configuration, creates the decoders and the inputs,
 // and registers the metrics. Nothing is opened yet.
 func New(cfg Configuration, deps Dependencies) (*Collector, error) {
+	// Validate parses the exporters into the slice: work on a copy, not
+	// on the caller's.
+	cfg.Exporters = slices.Clone(cfg.Exporters)
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("collector: %w", err)
 	}
@@ -178,7 +182,7 @@ func (c *Collector) unwind() error {
 }
 
 // Stop stops the inputs in reverse order, after their workers have handed
-// the queued datagrams to the sink.
+// the queued datagrams to the sink: it waits for sink calls in progress.
 func (c *Collector) Stop() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -132,6 +132,9 @@ func parseExporter(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, err
 	}
 	if p.Addr().Is4In6() {
+		if p.Bits() < 96 {
+			return netip.Prefix{}, fmt.Errorf("%s mixes IPv4-mapped and other IPv6 addresses", s)
+		}
 		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 	}
 	return p.Masked(), nil

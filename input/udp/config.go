@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"strconv"
 )
 
 // Configuration of one UDP listener: a set of addresses sharing workers.
@@ -14,7 +16,9 @@ type Configuration struct {
 	// header, since exporters get ports wrong (NetFlow v5 sent to 6343 is
 	// seen in real captures).
 	Protocol string `yaml:"protocol"`
-	// Listen holds the addresses to bind, host:port. Default ":6343" for
+	// Listen holds the addresses to bind, host:port with an IP address or
+	// nothing (all addresses) as host; port 0 picks a free port, for
+	// tests (Listener.Addrs tells which). Default ":6343" for
 	// sflow, ":2055" for netflow, ":4739" for ipfix (all addresses, IPv4
 	// and IPv6).
 	Listen []string `yaml:"listen"`
@@ -89,7 +93,7 @@ func (c Configuration) Validate() error {
 		errs = append(errs, errors.New("listen: at least one address is needed"))
 	}
 	for _, a := range c.Listen {
-		if _, err := net.ResolveUDPAddr("udp", a); err != nil {
+		if err := checkAddress(a); err != nil {
 			errs = append(errs, fmt.Errorf("listen: %w", err))
 		}
 	}
@@ -102,6 +106,25 @@ func (c Configuration) Validate() error {
 		between("max_datagram_size", c.MaxDatagramSize, 512, maxDatagramSize),
 	)
 	return errors.Join(errs...)
+}
+
+// checkAddress accepts host:port with an IP address or nothing as host
+// (all addresses) and a numeric port; names are refused, so that checking
+// a configuration never waits for DNS.
+func checkAddress(a string) error {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return err
+	}
+	if host != "" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return fmt.Errorf("%q: host must be an IP address or empty", a)
+		}
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%q: port must be a number from 0 to 65535", a)
+	}
+	return nil
 }
 
 func between(name string, v, lo, hi int) error {

@@ -197,3 +197,19 @@ func TestConfigurationValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckAddress(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		ok   bool
+	}{
+		{":6343", true}, {"0.0.0.0:2055", true}, {"[::1]:4739", true}, {"127.0.0.1:0", true},
+		{"collector.example.net:2055", false}, {"127.0.0.1", false}, {":http", false}, {":65536", false},
+	} {
+		cfg := udp.DefaultConfiguration("sflow")
+		cfg.Listen = []string{tc.addr}
+		if err := cfg.Validate(); (err == nil) != tc.ok {
+			t.Errorf("Validate() with listen %q = %v, want ok %v", tc.addr, err, tc.ok)
+		}
+	}
+}

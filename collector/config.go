@@ -39,8 +39,9 @@ type Configuration struct {
 	// Default false.
 	SFlowExporterFromAgent bool `yaml:"sflow_exporter_from_agent"`
 	// TemplateHoldTime is how long NetFlow v9/IPFIX data waits for its
-	// template; TemplateHoldBytes how much of it one exporter may have
-	// waiting. Defaults 5s and 65536 (see netflow.Config).
+	// template (0: the default); TemplateHoldBytes how much of it one
+	// exporter may have waiting (0: none, such data is dropped and
+	// counted at once). Defaults 5s and 65536 (see netflow.Config).
 	TemplateHoldTime  time.Duration `yaml:"template_hold_time"`
 	TemplateHoldBytes int           `yaml:"template_hold_bytes"`
 }

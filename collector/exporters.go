@@ -168,8 +168,11 @@ func (t *exporterTable) all() []*exporter {
 
 // UnknownExporter is a source the collector turned away.
 type UnknownExporter struct {
-	Address         netip.Addr
-	Datagrams       uint64
+	// Address is the datagrams' source address.
+	Address netip.Addr
+	// Datagrams counts the datagrams refused since it entered the list.
+	Datagrams uint64
+	// First and LastSeen are when the first and the last of them came.
 	First, LastSeen time.Time
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -71,7 +70,7 @@ func runFlows(cmd *cobra.Command, cfg pcap.Configuration, files []string, asJSON
 	for _, f := range files {
 		var st pcap.Stats
 		if f == "-" {
-			st, readErr = src.Read(cmd.Context(), "standard input", os.Stdin, sink)
+			st, readErr = src.Read(cmd.Context(), "standard input", cmd.InOrStdin(), sink)
 		} else {
 			st, readErr = src.ReadFile(cmd.Context(), f, sink)
 		}

@@ -150,3 +150,23 @@ func TestFlowsErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestFlowsStdin: "-" reads the capture from standard input.
+func TestFlowsStdin(t *testing.T) {
+	path := testutil.SharedFile(t, "real", "sflow5_tcpdump_expanded.pcap")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, _ := runCLI(t, "flows", path)
+	var stdout, stderr bytes.Buffer
+	cmd := newRootCmd(&stdout, &stderr)
+	cmd.SetIn(bytes.NewReader(data))
+	cmd.SetArgs([]string{"flows", "-"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("flows -: %v", err)
+	}
+	if stdout.String() != want {
+		t.Fatalf("flows - printed\n%s\nwant\n%s", stdout.String(), want)
+	}
+}

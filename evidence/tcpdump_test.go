@@ -1,0 +1,208 @@
+package evidence
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"abuseguard"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// ipPackets returns the IP packets of the differential test: TCP with
+// every flag tcpdump names, UDP, ICMP and ICMPv6 messages that tcpdump
+// words, IPv4 options, protocols tcpdump does not know.
+func ipPackets(t *testing.T) [][]byte {
+	const (
+		srv   = "203.0.113.7"
+		peer  = "76.9.23.182"
+		srv6  = "2001:db8:1234::7"
+		peer6 = "2001:db8:ffff::1"
+	)
+	payload := func(n int) gopacket.Payload { return bytes.Repeat([]byte{'x'}, n) }
+	tcp := func(flags uint8, opts ...layers.TCPOption) *layers.TCP {
+		l := &layers.TCP{SrcPort: 55008, DstPort: 4001, Seq: 1000, Ack: 2000, Window: 64240, Options: opts}
+		l.FIN, l.SYN, l.RST, l.PSH = flags&1 != 0, flags&2 != 0, flags&4 != 0, flags&8 != 0
+		l.ACK, l.URG, l.ECE, l.CWR = flags&16 != 0, flags&32 != 0, flags&64 != 0, flags&128 != 0
+		return l
+	}
+	udp := &layers.UDP{SrcPort: 55008, DstPort: 29615}
+	mss := layers.TCPOption{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{0x05, 0xb4}}
+	withOpt := ip4(srv, peer, layers.IPProtocolUDP)
+	withOpt.Options = []layers.IPv4Option{{OptionType: 1}, {OptionType: 1}, {OptionType: 1}, {OptionType: 1}}
+
+	// Quoted packets of ICMP errors.
+	quotedUDP := serialize(t, ip4(srv, peer, layers.IPProtocolUDP), &layers.UDP{SrcPort: 55008, DstPort: 29615})
+	quotedTCP := serialize(t, ip4(srv, peer, layers.IPProtocolTCP), tcp(2))
+	quotedUDP6 := serialize(t, ip6(srv6, peer6, layers.IPProtocolUDP), &layers.UDP{SrcPort: 5000, DstPort: 6000})
+	quotedTCP6 := serialize(t, ip6(srv6, peer6, layers.IPProtocolTCP), tcp(2))
+	icmp := func(typ, code uint8, id, seq uint16, rest []byte) []byte {
+		return serialize(t, ip4(peer, srv, layers.IPProtocolICMPv4),
+			&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(typ, code), Id: id, Seq: seq}, gopacket.Payload(rest))
+	}
+	icmp6 := func(src, dst string, typ, code uint8, rest ...[]byte) []byte {
+		return serialize(t, ip6(src, dst, layers.IPProtocolICMPv6),
+			&layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(typ, code)}, gopacket.Payload(bytes.Join(rest, nil)))
+	}
+	word := func(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+	target6 := ip6(peer6, srv6, 0).SrcIP
+
+	pkts := [][]byte{
+		serialize(t, ip4(srv, peer, layers.IPProtocolUDP), udp, payload(100)),
+		serialize(t, ip4(srv, peer, layers.IPProtocolUDP), udp, payload(1472)),
+		serialize(t, withOpt, udp, payload(30)),
+		serialize(t, ip4(srv, peer, layers.IPProtocolUDP), udp), // empty datagram
+	}
+	for _, f := range []uint8{0x02, 0x12, 0x04, 0x14, 0x11, 0x00, 0xff, 0x20, 0xc2} {
+		pkts = append(pkts, serialize(t, ip4(srv, peer, layers.IPProtocolTCP), tcp(f)))
+	}
+	pkts = append(pkts,
+		serialize(t, ip4(srv, peer, layers.IPProtocolTCP), tcp(0x02, mss)),
+		serialize(t, ip4(srv, peer, layers.IPProtocolTCP), tcp(0x18), payload(517)),
+		icmp(8, 0, 7, 9, payload(56)),
+		icmp(0, 0, 7, 9, payload(56)),
+		icmp(3, 0, 0, 0, quotedUDP),
+		icmp(3, 1, 0, 0, quotedUDP),
+		icmp(3, 2, 0, 0, quotedUDP),
+		icmp(3, 3, 0, 0, quotedUDP),
+		icmp(3, 3, 0, 0, quotedTCP),
+		icmp(3, 4, 0, 1500, quotedUDP),
+		icmp(3, 9, 0, 0, quotedUDP),
+		icmp(3, 10, 0, 0, quotedUDP),
+		icmp(3, 13, 0, 0, quotedTCP),
+		icmp(11, 0, 0, 0, quotedUDP),
+		icmp(11, 1, 0, 0, quotedUDP),
+		serialize(t, ip4(srv, peer, 99), payload(20)),
+		serialize(t, ip6(srv6, peer6, layers.IPProtocolUDP), udp, payload(1200)),
+		serialize(t, ip6(srv6, peer6, layers.IPProtocolTCP), tcp(0x02, mss)),
+		serialize(t, ip6(peer6, srv6, layers.IPProtocolTCP), tcp(0x12)),
+		icmp6(srv6, peer6, 128, 0, []byte{0, 1, 0, 2}, payload(56)),
+		icmp6(peer6, srv6, 129, 0, []byte{0, 1, 0, 2}, payload(56)),
+		icmp6(peer6, srv6, 1, 0, word(0), quotedUDP6),
+		icmp6(peer6, srv6, 1, 1, word(0), quotedUDP6),
+		icmp6(peer6, srv6, 1, 2, word(0), quotedUDP6),
+		icmp6(peer6, srv6, 1, 3, word(0), quotedUDP6),
+		icmp6(peer6, srv6, 1, 4, word(0), quotedUDP6),
+		icmp6(peer6, srv6, 1, 4, word(0), quotedTCP6),
+		icmp6(peer6, srv6, 2, 0, word(1280), quotedUDP6),
+		icmp6(peer6, srv6, 3, 0, word(0), quotedUDP6),
+		icmp6(peer6, srv6, 3, 1, word(0), quotedUDP6),
+		icmp6(srv6, peer6, 133, 0, word(0)),
+		icmp6(peer6, srv6, 134, 0, word(0x40000000), word(0), word(0)),
+		icmp6(srv6, "ff02::1:ff00:1", 135, 0, word(0), target6),
+		icmp6(peer6, srv6, 136, 0, word(0x60000000), target6),
+		serialize(t, ip6(srv6, peer6, 99), payload(20)),
+	)
+	return pkts
+}
+
+// linkFrame wraps an IP packet in a link-layer header of the given type.
+func linkFrame(t *testing.T, link layers.LinkType, ip []byte) []byte {
+	t.Helper()
+	et := layers.EthernetTypeIPv4
+	if ip[0]>>4 == 6 {
+		et = layers.EthernetTypeIPv6
+	}
+	switch link {
+	case layers.LinkTypeRaw:
+		return ip
+	case layers.LinkTypeEthernet:
+		return serialize(t, eth(macServer, macRouter, layers.EthernetTypeDot1Q),
+			&layers.Dot1Q{VLANIdentifier: 42, Type: et}, gopacket.Payload(ip))
+	case layers.LinkTypeLinuxSLL:
+		// gopacket cannot serialize SLL: packet type, ARPHRD_ETHER,
+		// address length and address, protocol (see pcap-linktype(7)).
+		h := []byte{0, 4, 0, 1, 0, 6}
+		h = append(h, macServer...)
+		h = append(h, 0, 0)
+		h = binary.BigEndian.AppendUint16(h, uint16(et))
+		return append(h, ip...)
+	}
+	t.Fatalf("linkFrame: link type %v", link)
+	return nil
+}
+
+// tcpdumpOnly matches what tcpdump prints and the traffic dump leaves out
+// on purpose (see traffic.go): TCP sequence, acknowledgement, window,
+// urgent pointer and options.
+var tcpdumpOnly = regexp.MustCompile(`, (seq [0-9:]+|ack [0-9]+|win [0-9]+|urg [0-9]+|options \[[^\]]*\])`)
+
+// TestTrafficMatchesTcpdump renders samples as traffic.log and compares the
+// lines with what the real tcpdump prints for a pcap of the same frames.
+func TestTrafficMatchesTcpdump(t *testing.T) {
+	tcpdump, err := exec.LookPath("tcpdump")
+	if err != nil {
+		t.Skip("needs tcpdump: apt-get install tcpdump")
+	}
+	start := time.Date(2024, 10, 23, 21, 44, 53, 145756999, time.UTC)
+	for _, link := range []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeRaw, layers.LinkTypeLinuxSLL} {
+		t.Run(link.String(), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "samples.pcap")
+			f, err := os.Create(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := pcapgo.NewWriterNanos(f)
+			if err := w.WriteFileHeader(65535, link); err != nil {
+				t.Fatal(err)
+			}
+			d := &abuseguard.Detection{Kind: abuseguard.ReasonManual, Address: mustAddr("203.0.113.7")}
+			for i, ip := range ipPackets(t) {
+				data := linkFrame(t, link, ip)
+				at := start.Add(time.Duration(i) * 1500 * time.Microsecond)
+				ci := gopacket.CaptureInfo{Timestamp: at, CaptureLength: len(data), Length: len(data)}
+				if err := w.WritePacket(ci, data); err != nil {
+					t.Fatal(err)
+				}
+				d.Samples = append(d.Samples, sampleOf(t, at, link, data))
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			cmd := exec.Command(tcpdump, "-n", "-r", path)
+			cmd.Env = append(os.Environ(), "TZ=UTC")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("tcpdump: %v: %s", err, stderr.String())
+			}
+			// Only TCP lines lose fields: ICMP echo has a "seq" too.
+			lines := strings.Split(string(out), "\n")
+			for i, l := range lines {
+				if strings.Contains(l, ": Flags [") {
+					lines[i] = tcpdumpOnly.ReplaceAllString(l, "")
+				}
+			}
+			want := strings.Join(lines, "\n")
+
+			var got strings.Builder
+			for _, e := range Render(d, Options{}) {
+				if e.Name != NameTraffic {
+					continue
+				}
+				sc := bufio.NewScanner(bytes.NewReader(e.Data))
+				for sc.Scan() {
+					if !strings.HasPrefix(sc.Text(), "#") {
+						got.WriteString(sc.Text() + "\n")
+					}
+				}
+			}
+			if diff := cmp.Diff(strings.Split(got.String(), "\n"), strings.Split(want, "\n")); diff != "" {
+				t.Fatalf("traffic.log vs tcpdump -n -r (-got, +want):\n%s", diff)
+			}
+		})
+	}
+}

@@ -154,7 +154,7 @@ func writeSourceTable(b *bytes.Buffer, d *abuseguard.Detection, o Options) {
 	if len(d.Attempts) > 0 {
 		unit = "attempts"
 	}
-	fmt.Fprintf(b, "%d source addresses, %d %s seen\n", len(list), total, unit)
+	fmt.Fprintf(b, "%s, %s seen\n", plural(len(list), "source address", "source addresses"), plural(int(total), unit[:len(unit)-1], unit))
 	if len(d.Attempts) == 0 {
 		writeWindow(b, d, o)
 		if d.SamplingRate > 1 {

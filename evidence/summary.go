@@ -22,8 +22,8 @@ import (
 // The label ("Sum", "External <address>,") is followed by at least one
 // space and padded so that the packets/s figures, right-aligned to the
 // widest of them, start in one column; the MBit/s figures are right-aligned
-// to the widest of theirs. packets/s is rounded to the nearest integer and
-// grouped the German way; MBit/s is explained at mbits.
+// to the widest of theirs. packets/s is rounded to the nearest integer;
+// MBit/s is explained at mbits; both are grouped the German way.
 //
 // An incoming flood adds, after a blank line, one "Service <proto>/<port>,"
 // line per protocol and destination port, aligned with the lines above.
@@ -48,13 +48,13 @@ func renderSummary(d *abuseguard.Detection, o Options) *bytes.Buffer {
 	}
 	fmt.Fprintf(&b, "Direction %s\nInternal %s\n", dir, d.Address)
 
-	lines := []summaryLine{{label: "Sum", pps: groupDE(roundRate(d.PPS)), mbit: strconv.FormatUint(mbits(d.BPS), 10)}}
+	lines := []summaryLine{{label: "Sum", pps: groupDE(roundRate(d.PPS)), mbit: groupDE(mbits(d.BPS))}}
 	peers := sortPeers(d.Peers, o.Peers)
 	for _, p := range peers {
 		lines = append(lines, summaryLine{
 			label: "External " + p.Addr.String() + ",",
 			pps:   groupDE(roundRate(p.PPS)),
-			mbit:  strconv.FormatUint(mbits(p.BPS), 10),
+			mbit:  groupDE(mbits(p.BPS)),
 		})
 	}
 	var services []abuseguard.ServiceTotal
@@ -64,7 +64,7 @@ func renderSummary(d *abuseguard.Detection, o Options) *bytes.Buffer {
 			lines = append(lines, summaryLine{
 				label: "Service " + serviceName(s.Proto, s.Port) + ",",
 				pps:   groupDE(roundRate(s.PPS)),
-				mbit:  strconv.FormatUint(mbits(s.BPS), 10),
+				mbit:  groupDE(mbits(s.BPS)),
 				gap:   i == 0,
 			})
 		}
@@ -83,7 +83,7 @@ func renderSummary(d *abuseguard.Detection, o Options) *bytes.Buffer {
 	if d.SamplingRate > 1 {
 		fmt.Fprintf(&b, "Sampling rate: 1 in %d, all figures are estimated from the samples\n", d.SamplingRate)
 	}
-	b.WriteString("MBit/s: 2^20 bit/s\n")
+	b.WriteString("MBit/s: units of 2^20 bit/s, rounded\n")
 	return &b
 }
 

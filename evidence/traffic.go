@@ -55,10 +55,11 @@ func renderTraffic(d *abuseguard.Detection, samples []abuseguard.PacketSample, o
 	var b bytes.Buffer
 	zone := zoneLabel(o.Location)
 	if len(samples) == len(d.Samples) {
-		fmt.Fprintf(&b, "# Sampled packets to and from %s: %d, times in %s\n", d.Address, len(samples), zone)
+		fmt.Fprintf(&b, "# %s to and from %s, times in %s\n",
+			plural(len(samples), "sampled packet", "sampled packets"), d.Address, zone)
 	} else {
-		fmt.Fprintf(&b, "# Sampled packets to and from %s: the last %d of %d, times in %s\n",
-			d.Address, len(samples), len(d.Samples), zone)
+		fmt.Fprintf(&b, "# The last %d of %d sampled packets to and from %s, times in %s\n",
+			len(samples), len(d.Samples), d.Address, zone)
 	}
 	if rate := maxSamplingRate(samples); rate > 1 {
 		fmt.Fprintf(&b, "# Sampling rate: 1 in %d, the packets in between were not captured\n", rate)

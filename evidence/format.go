@@ -117,6 +117,8 @@ func icmpKind(proto uint8, typ uint8) string {
 			return "echo request"
 		case 11:
 			return "time exceeded"
+		case 12:
+			return "parameter problem"
 		case 13:
 			return "timestamp request"
 		}
@@ -129,6 +131,8 @@ func icmpKind(proto uint8, typ uint8) string {
 		return "packet too big"
 	case 3:
 		return "time exceeded"
+	case 4:
+		return "parameter problem"
 	case 128:
 		return "echo request"
 	case 129:

@@ -65,6 +65,18 @@ func eth(src, dst net.HardwareAddr, typ layers.EthernetType) *layers.Ethernet {
 // capture path does: parsed fields, link type, data.
 func sampleOf(t *testing.T, at time.Time, link layers.LinkType, data []byte) abuseguard.PacketSample {
 	t.Helper()
+	s, ok := trySample(at, link, data)
+	if !ok {
+		t.Fatalf("sampleOf: gopacket found no IP header in % x", data)
+	}
+	return s
+}
+
+// trySample is sampleOf for frames that may not be IP.
+func trySample(at time.Time, link layers.LinkType, data []byte) (abuseguard.PacketSample, bool) {
+	if len(data) == 0 {
+		return abuseguard.PacketSample{}, false
+	}
 	var first gopacket.Decoder = link
 	if link == layers.LinkTypeRaw {
 		first = layers.LayerTypeIPv4
@@ -94,16 +106,13 @@ func sampleOf(t *testing.T, at time.Time, link layers.LinkType, data []byte) abu
 			s.SrcPort, s.DstPort = uint16(l.SrcPort), uint16(l.DstPort)
 		case *layers.ICMPv4:
 			s.DstPort = uint16(l.TypeCode)
-			return s // the rest is the quoted packet
+			return s, true // the rest is the quoted packet
 		case *layers.ICMPv6:
 			s.DstPort = uint16(l.TypeCode)
-			return s
+			return s, true
 		}
 	}
-	if !s.Src.IsValid() {
-		t.Fatalf("sampleOf: gopacket found no IP header in % x", data)
-	}
-	return s
+	return s, s.Src.IsValid()
 }
 
 func tcpFlagsOf(l *layers.TCP) uint8 {

@@ -31,9 +31,10 @@ import (
 //     sequence and acknowledgement numbers, window and options, which a flow
 //     record does not carry and which tcpdump prints relative to the
 //     connection's first packet, so they depend on what else was captured.
-//   - ICMP and ICMPv6 echo, unreachable, time exceeded, packet too big and
-//     neighbour discovery are worded as tcpdump words them, with identifier,
-//     sequence and the quoted packet when the sample has packet data.
+//   - ICMP and ICMPv6 echo, unreachable, time exceeded, parameter problem,
+//     packet too big and neighbour and router discovery are worded as
+//     tcpdump 4.99 words them, with identifier, sequence and the quoted
+//     packet when the sample has packet data; other types differ.
 //   - Application protocols (DNS on port 53, NTP on 123, ...) are not
 //     decoded: tcpdump would print the query, we print "UDP, length N".
 //     IPv6 extension headers are not named. Other IP protocols print as
@@ -217,6 +218,14 @@ func icmp4Text(typeCode uint16, l4 []byte) string {
 		case 1:
 			return "ip reassembly time exceeded"
 		}
+	case 12:
+		if code != 0 {
+			return fmt.Sprintf("parameter problem - code %d", code)
+		}
+		if withData {
+			return fmt.Sprintf("parameter problem - octet %d", l4[4])
+		}
+		return "parameter problem"
 	}
 	return fmt.Sprintf("type-#%d", typ)
 }
@@ -299,6 +308,22 @@ func icmp6Text(typeCode uint16, l4 []byte) string {
 			}
 		}
 		return "time exceeded in-transit"
+	case 4:
+		var ptr uint32
+		if withData {
+			ptr = binary.BigEndian.Uint32(l4[4:])
+		}
+		switch code {
+		case 0:
+			return fmt.Sprintf("parameter problem, erroneous - octet %d", ptr)
+		case 1:
+			return fmt.Sprintf("parameter problem, next header - octet %d", ptr)
+		case 2:
+			return fmt.Sprintf("parameter problem, option - octet %d", ptr)
+		case 3: // RFC 7112
+			return fmt.Sprintf("parameter problem, incomplete header chain - octet %d", ptr)
+		}
+		return fmt.Sprintf("parameter problem, code-#%d", code)
 	case 133:
 		return "router solicitation"
 	case 134:

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/mail"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"abuseguard"
@@ -67,14 +68,15 @@ func New(cfg Configuration, groups []HostGroup) (*Inventory, error) {
 	b.provider = b.prefixSet("provider_prefixes", cfg.ProviderPrefixes)
 	b.protected = b.prefixSet("protected_prefixes", cfg.ProtectedPrefixes)
 	b.reserved = b.prefixSet("reserved_prefixes", reserved)
+	// Customer space is the server prefixes and these; combine looks
+	// at both.
 	b.customerSpace = b.prefixSet("customer_prefixes", cfg.CustomerPrefixes)
 	inv := &Inventory{}
 	b.addGroups(inv, groups)
 	b.addCustomers(inv, customers)
 	b.addServers(inv, servers)
-	if len(cfg.ProviderPrefixes) == 0 {
-		b.provider = b.customerSpace
-	} else {
+	b.providerIsCustomer = len(cfg.ProviderPrefixes) == 0
+	if !b.providerIsCustomer {
 		b.checkInsideProvider(cfg.CustomerPrefixes, servers)
 	}
 	if err := p.err(); err != nil {
@@ -100,12 +102,17 @@ type builder struct {
 	p *problems
 
 	provider, protected, reserved, customerSpace *bart.Lite
-	servers                                      bart.Table[int32]
-	groups                                       bart.Table[uint16]
+	// providerIsCustomer is set when the configuration has no provider
+	// prefixes: the provider's space is the customer space.
+	providerIsCustomer bool
+	servers            bart.Table[int32]
+	groups             bart.Table[uint16]
 	// serverGroup is the group a server names, -1 for none.
 	serverGroup []int32
-	// all is the union of every table's prefixes.
-	all map[netip.Prefix]struct{}
+	// all is the union of every table's prefixes, with repeats (a
+	// repeat is inserted twice with the same Class; a slice is 2.5 times
+	// faster to build than a set for 200 000 prefixes).
+	all []netip.Prefix
 }
 
 // checkPrefix reports a prefix that is invalid, IPv4-mapped or has host
@@ -130,12 +137,7 @@ func checkPrefix(p *problems, where string, pfx netip.Prefix) bool {
 	return false
 }
 
-func (b *builder) remember(pfx netip.Prefix) {
-	if b.all == nil {
-		b.all = make(map[netip.Prefix]struct{})
-	}
-	b.all[pfx] = struct{}{}
-}
+func (b *builder) remember(pfx netip.Prefix) { b.all = append(b.all, pfx) }
 
 // prefixSet checks and collects one of the configuration's prefix lists.
 func (b *builder) prefixSet(key string, list []netip.Prefix) *bart.Lite {
@@ -144,6 +146,11 @@ func (b *builder) prefixSet(key string, list []netip.Prefix) *bart.Lite {
 		if checkPrefix(b.p, fmt.Sprintf("%s[%d]", key, i), pfx) {
 			set.Insert(pfx)
 			b.remember(pfx)
+		} else if pfx.IsValid() && !pfx.Addr().Is4In6() {
+			// Reported already; the masked form keeps a provider
+			// prefix with host bits from making all customer space
+			// "outside provider_prefixes" as well.
+			set.Insert(pfx.Masked())
 		}
 	}
 	return set
@@ -242,6 +249,7 @@ func (b *builder) addServers(inv *Inventory, servers []serverEntry) {
 	inv.serverByID = make(map[string]int32, len(servers))
 	inv.byMAC = make(map[uint64]int32)
 	b.serverGroup = make([]int32, 0, len(servers))
+	b.all = slices.Grow(b.all, len(servers))
 	first := make([]int, 0, len(servers)) // entry index per server index
 	for i := range servers {
 		s := &servers[i]
@@ -281,17 +289,18 @@ func (b *builder) addServers(inv *Inventory, servers []serverEntry) {
 			b.p.add("%s: server %q: no addresses", s.at(fieldPrefixes), s.ID)
 		}
 		for _, pfx := range s.Prefixes {
-			where := fmt.Sprintf("%s: server %q", s.at(fieldPrefixes), s.ID)
-			if !checkPrefix(b.p, where, pfx) {
+			// Format where only for a prefix that needs it: for
+			// 100 000 servers that took a fifth of the load.
+			fine := pfx.IsValid() && pfx == pfx.Masked() && !pfx.Addr().Is4In6()
+			if !fine && !checkPrefix(b.p, fmt.Sprintf("%s: server %q", s.at(fieldPrefixes), s.ID), pfx) {
 				continue
 			}
 			if other, otherPfx, ok := b.serverOverlapping(pfx); ok && other != idx {
-				b.p.add("%s: %s overlaps %s of server %q: two servers claim the same addresses",
-					where, pfx, otherPfx, inv.servers[other].ID)
+				b.p.add("%s: server %q: %s overlaps %s of server %q: two servers claim the same addresses",
+					s.at(fieldPrefixes), s.ID, pfx, otherPfx, inv.servers[other].ID)
 				continue
 			}
 			b.servers.Insert(pfx, idx)
-			b.customerSpace.Insert(pfx)
 			b.remember(pfx)
 		}
 		for _, m := range s.MACs {
@@ -341,14 +350,14 @@ func parseMAC(s string) (uint64, error) {
 // checkInsideProvider reports customer space outside the provider's space.
 func (b *builder) checkInsideProvider(customerPrefixes []netip.Prefix, servers []serverEntry) {
 	for i, pfx := range customerPrefixes {
-		if pfx.IsValid() && !b.provider.LookupPrefix(pfx) {
+		if pfx.IsValid() && pfx == pfx.Masked() && !b.provider.LookupPrefix(pfx) {
 			b.p.add("customer_prefixes[%d]: %s is outside provider_prefixes", i, pfx)
 		}
 	}
 	for i := range servers {
 		s := &servers[i]
 		for _, pfx := range s.Prefixes {
-			if pfx.IsValid() && !b.provider.LookupPrefix(pfx) {
+			if pfx.IsValid() && pfx == pfx.Masked() && !b.provider.LookupPrefix(pfx) {
 				b.p.add("%s: server %q: %s is outside provider_prefixes", s.at(fieldPrefixes), s.ID, pfx)
 			}
 		}
@@ -356,15 +365,18 @@ func (b *builder) checkInsideProvider(customerPrefixes []netip.Prefix, servers [
 }
 
 // combine builds the combined table (see the comment at the top).
-func (b *builder) combine() *bart.Table[flow.Class] {
-	t := new(bart.Table[flow.Class])
-	for pfx := range b.all {
+func (b *builder) combine() *bart.Fast[flow.Class] {
+	t := new(bart.Fast[flow.Class])
+	for _, pfx := range b.all {
 		c := flow.Class{Server: -1}
 		if idx, ok := b.servers.LookupPrefix(pfx); ok {
 			c.Server = idx
 		}
-		customer := b.customerSpace.LookupPrefix(pfx)
-		provider := b.provider.LookupPrefix(pfx)
+		customer := c.Server >= 0 || b.customerSpace.LookupPrefix(pfx)
+		provider := customer
+		if !b.providerIsCustomer {
+			provider = b.provider.LookupPrefix(pfx)
+		}
 		if customer {
 			c.Flags |= flow.ClassCustomer
 		}

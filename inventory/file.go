@@ -83,9 +83,24 @@ func loadCSV(path string, data []byte, p *problems) ([]customerEntry, []serverEn
 		}
 	}
 
+	// The fields whose columns errors name, as a slice: iterating over
+	// the map for each of 100 000 rows cost a tenth of the load.
+	var positioned []struct {
+		field field
+		index int
+	}
+	for f, i := range col {
+		if f < numFields {
+			positioned = append(positioned, struct {
+				field field
+				index int
+			}{f, i})
+		}
+	}
+	rows := bytes.Count(data, []byte{'\n'}) // at least the rows, short by one without a final newline
 	var (
 		customers []customerEntry
-		servers   []serverEntry
+		servers   = make([]serverEntry, 0, rows)
 		defined   = map[string]int{} // customer id → index in customers
 	)
 	for {
@@ -103,11 +118,9 @@ func loadCSV(path string, data []byte, p *problems) ([]customerEntry, []serverEn
 		}
 		line, _ := r.FieldPos(0)
 		o := origin{file: path, line: line}
-		for f, i := range col {
-			if f < numFields {
-				_, c := r.FieldPos(i)
-				o.cols[f] = int32(c)
-			}
+		for _, fc := range positioned {
+			_, c := r.FieldPos(fc.index)
+			o.cols[fc.field] = int32(c)
 		}
 		s := serverEntry{origin: o}
 		s.ID, s.CustomerID, s.Name, s.HostGroup = get(fieldID), get(fieldCustomer), get(fieldName), get(fieldHostGroup)
@@ -120,17 +133,19 @@ func loadCSV(path string, data []byte, p *problems) ([]customerEntry, []serverEn
 		if c.Name == "" && c.Email == "" && c.Language == "" {
 			continue // a reference to a customer defined elsewhere
 		}
-		if i, ok := defined[c.ID]; ok {
-			agree(p, &customers[i], c, &o)
-			continue
-		}
-		defined[c.ID] = len(customers)
+		// The customer's fields: its id is the customer_id column, its
+		// name customer_name, not server_name.
 		o.cols[fieldID] = o.cols[fieldCustomer]
 		o.cols[fieldName] = 0
 		if i, ok := col[customerName]; ok {
 			_, cc := r.FieldPos(i)
 			o.cols[fieldName] = int32(cc)
 		}
+		if i, ok := defined[c.ID]; ok {
+			agree(p, &customers[i], c, &o)
+			continue
+		}
+		defined[c.ID] = len(customers)
 		customers = append(customers, customerEntry{c, o})
 	}
 	return customers, servers, nil
@@ -213,7 +228,14 @@ func loadJSON(path string, data []byte, p *problems) ([]customerEntry, []serverE
 	fail := func(err error) error {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
-			return fmt.Errorf("%s: %w", pos.at(se.Offset), err)
+			// A Decoder's SyntaxError.Offset counts from the start of
+			// the value it was decoding; Unmarshal's counts from the
+			// start of the file. Offset is just past the culprit.
+			var whole any
+			if uerr := json.Unmarshal(data, &whole); errors.As(uerr, &se) {
+				return fmt.Errorf("%s: %w", pos.at(max(se.Offset-1, 0)), uerr)
+			}
+			return fmt.Errorf("%s: %w", pos.path, err)
 		}
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			return fmt.Errorf("%s: unexpected end of file", pos.at(int64(len(data))))
@@ -239,13 +261,14 @@ func loadJSON(path string, data []byte, p *problems) ([]customerEntry, []serverE
 		return nil, nil, err
 	}
 	for dec.More() {
+		keyAt := pos.skipSpace(dec.InputOffset())
 		tok, err := dec.Token()
 		if err != nil {
 			return nil, nil, fail(err)
 		}
 		key, _ := tok.(string)
 		if key != "customers" && key != "servers" {
-			return nil, nil, fmt.Errorf("%s: unknown key %q, want customers or servers", pos.at(dec.InputOffset()), key)
+			return nil, nil, fmt.Errorf("%s: unknown key %q, want customers or servers", pos.at(keyAt), key)
 		}
 		if err := expect('['); err != nil {
 			return nil, nil, err
@@ -289,8 +312,8 @@ func loadJSON(path string, data []byte, p *problems) ([]customerEntry, []serverE
 	if err := expect('}'); err != nil {
 		return nil, nil, err
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, nil, fmt.Errorf("%s: data after the closing }", pos.at(dec.InputOffset()))
+	if rest := pos.skipSpace(dec.InputOffset()); rest < int64(len(data)) {
+		return nil, nil, fmt.Errorf("%s: data after the closing }", pos.at(rest))
 	}
 	return customers, servers, nil
 }

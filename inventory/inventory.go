@@ -121,8 +121,10 @@ const DefaultGroupName = "default"
 // immutable and safe for concurrent use.
 type Inventory struct {
 	// classes holds, for every prefix of every kind, the Class of the
-	// addresses whose longest match it is (see build.go).
-	classes *bart.Table[flow.Class]
+	// addresses whose longest match it is (see build.go). bart.Fast
+	// trades memory for lookup speed: for 100 000 servers (200 000
+	// prefixes) it takes 7.4 MB of heap against bart.Table's 6.2 MB.
+	classes *bart.Fast[flow.Class]
 
 	servers    []abuseguard.Server
 	serverByID map[string]int32

@@ -1,12 +1,74 @@
 package evidence
 
-import "abuseguard"
+import (
+	"abuseguard"
+	"abuseguard/flow"
+)
+
+// pcapFrame is one frame for traffic.pcap.
+type pcapFrame struct {
+	ts      int64 // Unix nanoseconds
+	data    []byte
+	origLen uint32
+}
+
+// pcapFrames picks the samples that carry packet data and the one link type
+// to write them as. A classic pcap file has one link type for all its
+// frames: when the samples have the same, it is kept (an Ethernet capture
+// stays Ethernet, with its MACs); when they differ (samples from an sFlow
+// agent and from a mirror port in one detection), every frame is cut to its
+// IP header and written as LINKTYPE_RAW, which tcpdump and Wireshark read
+// like any other capture. Frames whose IP header cannot be found are then
+// left out. Flow records have no data and are never in the pcap.
+func pcapFrames(samples []abuseguard.PacketSample) (flow.LinkType, []pcapFrame) {
+	var (
+		frames []pcapFrame
+		link   uint16
+		mixed  bool
+	)
+	for i := range samples {
+		s := &samples[i]
+		if len(s.Data) == 0 {
+			continue
+		}
+		if len(frames) == 0 {
+			link = s.LinkType
+		} else if s.LinkType != link {
+			mixed = true
+		}
+		frames = append(frames, pcapFrame{ts: s.Time.UnixNano(), data: s.Data, origLen: max(s.OrigLen, uint32(len(s.Data)))})
+	}
+	if !mixed {
+		return flow.LinkType(link), frames
+	}
+	raw := frames[:0]
+	j := 0
+	for i := range samples {
+		s := &samples[i]
+		if len(s.Data) == 0 {
+			continue
+		}
+		f := frames[j]
+		j++
+		off := ipOffset(s.LinkType, s.Data)
+		if off < 0 || off >= len(s.Data) {
+			continue
+		}
+		f.data = f.data[off:]
+		f.origLen -= uint32(off)
+		raw = append(raw, f)
+	}
+	return flow.LinkTypeRaw, raw
+}
 
 // renderPcap returns the samples that carry packet data as a pcap file, or
 // nil when none does.
 //
-// UNFINISHED: waits for package abuseguard/pcapfile (engineer h1); until it
-// lands no pcap is rendered, on purpose, rather than with a second writer.
+// UNFINISHED: the file is written with package abuseguard/pcapfile
+// (engineer h1, not yet on main); until it is merged no traffic.pcap is
+// rendered, on purpose, rather than with a second pcap writer. The frames
+// and link type are chosen already (pcapFrames).
 func renderPcap(samples []abuseguard.PacketSample) []byte {
+	_, _ = pcapFrames(samples)
 	return nil
 }

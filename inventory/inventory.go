@@ -45,8 +45,9 @@
 //	 "servers": [{"id": "srv-1", "customer_id": "c-1", "prefixes": ["203.0.113.7/32"],
 //	              "macs": ["52:54:00:12:34:56"], "host_group": "web", "name": "web-1"}]}
 //
-// Errors name the file, line and column ("servers.csv:12:31: ..."), or the
-// entry of the YAML configuration ("servers[3] (srv-1): ...").
+// Errors name the file, line and column ("servers.csv:12:31: server
+// "srv-9": ..."), or the entry and field of the YAML configuration
+// ("servers[3].macs: server "srv-9": ...").
 //
 // # Validation
 //

@@ -58,7 +58,11 @@ func New(cfg Configuration, groups []HostGroup) (*Inventory, error) {
 			return nil, fmt.Errorf("inventory: %w", err)
 		}
 		customers = append(customers, fc...)
-		servers = append(servers, fs...)
+		if len(servers) == 0 {
+			servers = fs // no copy of 100 000 entries
+		} else {
+			servers = append(servers, fs...)
+		}
 	}
 
 	reserved := cfg.ReservedPrefixes
@@ -249,7 +253,11 @@ func (b *builder) addServers(inv *Inventory, servers []serverEntry) {
 	inv.serverByID = make(map[string]int32, len(servers))
 	inv.byMAC = make(map[uint64]int32)
 	b.serverGroup = make([]int32, 0, len(servers))
-	b.all = slices.Grow(b.all, len(servers))
+	n := 0
+	for i := range servers {
+		n += len(servers[i].Prefixes)
+	}
+	b.all = slices.Grow(b.all, n)
 	first := make([]int, 0, len(servers)) // entry index per server index
 	for i := range servers {
 		s := &servers[i]

@@ -1,0 +1,504 @@
+package lifecycle
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"abuseguard"
+)
+
+// Access rules: operators and the system see everything; a customer sees
+// only cases on its own account (and, with a case-bound link, only that
+// case), and for anything else gets exactly the answer a missing thing
+// gets, so that probing reveals nothing.
+
+func caseNotFound(id string) error {
+	return abuseguard.Errorf(abuseguard.ENOTFOUND, "Case %s not found.", id)
+}
+
+func requireActor(a abuseguard.Actor) error {
+	switch a.Role {
+	case abuseguard.RoleOperator, abuseguard.RoleSystem:
+		return nil
+	case abuseguard.RoleCustomer:
+		if a.CustomerID != "" {
+			return nil
+		}
+	}
+	return abuseguard.Errorf(abuseguard.EUNAUTHORIZED, "Authentication required.")
+}
+
+// requireOperator answers every customer the same, whatever the case id:
+// no hint whether it exists.
+func requireOperator(a abuseguard.Actor) error {
+	if err := requireActor(a); err != nil {
+		return err
+	}
+	if a.Role != abuseguard.RoleOperator && a.Role != abuseguard.RoleSystem {
+		return abuseguard.Errorf(abuseguard.EUNAUTHORIZED, "Only the abuse desk may do this.")
+	}
+	return nil
+}
+
+func maySee(a abuseguard.Actor, c *abuseguard.Case) bool {
+	switch a.Role {
+	case abuseguard.RoleOperator, abuseguard.RoleSystem:
+		return true
+	case abuseguard.RoleCustomer:
+		return a.CustomerID != "" && c.CustomerID == a.CustomerID && (a.CaseID == "" || a.CaseID == c.ID)
+	}
+	return false
+}
+
+// visibleCase loads a case the actor may see, with details or without.
+func visibleCase(ctx context.Context, tx abuseguard.CaseTx, a abuseguard.Actor, id string, detail bool) (*abuseguard.Case, error) {
+	if err := requireActor(a); err != nil {
+		return nil, err
+	}
+	if !ValidCaseID(id) {
+		return nil, caseNotFound(id)
+	}
+	var c *abuseguard.Case
+	var err error
+	if detail {
+		c, err = tx.CaseDetail(ctx, id)
+	} else {
+		c, err = tx.Case(ctx, id)
+	}
+	if abuseguard.ErrorCode(err) == abuseguard.ENOTFOUND || (err == nil && !maySee(a, c)) {
+		return nil, caseNotFound(id)
+	} else if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// forCustomer removes what only operators see.
+func forCustomer(a abuseguard.Actor, c *abuseguard.Case) *abuseguard.Case {
+	if a.Role != abuseguard.RoleCustomer {
+		return c
+	}
+	c.Note, c.HostGroup, c.NextCheck = "", "", time.Time{}
+	msgs := c.Messages[:0:0]
+	for _, m := range c.Messages {
+		if m.Kind != "note" {
+			msgs = append(msgs, m)
+		}
+	}
+	c.Messages = msgs
+	return c
+}
+
+// FindCaseByID implements abuseguard.CaseService.
+func (l *Lifecycle) FindCaseByID(ctx context.Context, id string) (*abuseguard.Case, error) {
+	a := abuseguard.ActorFromContext(ctx)
+	var c *abuseguard.Case
+	err := l.store.View(ctx, func(tx abuseguard.CaseTx) (err error) {
+		c, err = visibleCase(ctx, tx, a, id, true)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return forCustomer(a, c), nil
+}
+
+// FindCases implements abuseguard.CaseService. A customer's filter is
+// narrowed to its own account.
+func (l *Lifecycle) FindCases(ctx context.Context, f abuseguard.CaseFilter) ([]*abuseguard.Case, int, error) {
+	a := abuseguard.ActorFromContext(ctx)
+	if err := requireActor(a); err != nil {
+		return nil, 0, err
+	}
+	if f.Limit > 1000 || f.Limit < 0 || f.Offset < 0 {
+		return nil, 0, invalid("Limit must be between 0 and 1000, offset not negative.")
+	}
+	if f.Address.IsValid() {
+		f.Address = f.Address.Unmap()
+	}
+	if a.Role == abuseguard.RoleCustomer {
+		if f.CustomerID != "" && f.CustomerID != a.CustomerID {
+			return []*abuseguard.Case{}, 0, nil
+		}
+		f.CustomerID = a.CustomerID
+	}
+	var cs []*abuseguard.Case
+	var total int
+	err := l.store.View(ctx, func(tx abuseguard.CaseTx) (err error) {
+		cs, total, err = tx.FindCases(ctx, f)
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]*abuseguard.Case, 0, len(cs))
+	for _, c := range cs {
+		if a.CaseID != "" && c.ID != a.CaseID {
+			total--
+			continue
+		}
+		out = append(out, forCustomer(a, c))
+	}
+	return out, total, nil
+}
+
+// Evidence implements abuseguard.CaseService.
+func (l *Lifecycle) Evidence(ctx context.Context, caseID string, n int) (*abuseguard.Evidence, error) {
+	a := abuseguard.ActorFromContext(ctx)
+	var e *abuseguard.Evidence
+	err := l.store.View(ctx, func(tx abuseguard.CaseTx) error {
+		if _, err := visibleCase(ctx, tx, a, caseID, false); err != nil {
+			return err
+		}
+		var err error
+		e, err = tx.Evidence(ctx, caseID, n)
+		return err
+	})
+	return e, err
+}
+
+// Status implements abuseguard.CaseService.
+func (l *Lifecycle) Status(ctx context.Context, addr netip.Addr) (*abuseguard.Status, error) {
+	a := abuseguard.ActorFromContext(ctx)
+	if err := requireActor(a); err != nil {
+		return nil, err
+	}
+	if !addr.IsValid() {
+		return nil, invalid("The address is missing.")
+	}
+	addr = addr.Unmap()
+	notFound := abuseguard.Errorf(abuseguard.ENOTFOUND, "Address %s not found.", addr)
+	st := &abuseguard.Status{Address: addr}
+	err := l.store.View(ctx, func(tx abuseguard.CaseTx) error {
+		c, err := tx.BlockedCase(ctx, addr)
+		if abuseguard.ErrorCode(err) == abuseguard.ENOTFOUND {
+			c = nil
+		} else if err != nil {
+			return err
+		}
+		if a.Role == abuseguard.RoleCustomer {
+			loc, ok := l.inv.Locate(addr)
+			mine := (ok && loc.CustomerID == a.CustomerID) || (!ok && c != nil && maySee(a, c))
+			if !mine || (c != nil && !maySee(a, c)) {
+				return notFound
+			}
+		}
+		if c == nil {
+			return nil
+		}
+		st.Blocked, st.CaseID, st.Reason, st.State = c.State.Blocked(), c.ID, c.Reason, c.State
+		st.Since, st.AccessIP = c.BlockedAt, c.AccessIP
+		if st.Blocked {
+			d, err := tx.CaseDetail(ctx, c.ID)
+			if err != nil {
+				return err
+			}
+			st.Statuses = d.Statuses
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// update runs fn on a case the actor may see, in one transaction, and
+// returns the case as saved.
+func (l *Lifecycle) update(ctx context.Context, id string, fn func(ch *change, c *abuseguard.Case) error) (*abuseguard.Case, error) {
+	a := abuseguard.ActorFromContext(ctx)
+	var out *abuseguard.Case
+	err := l.store.Update(ctx, func(tx abuseguard.CaseTx) error {
+		c, err := visibleCase(ctx, tx, a, id, false)
+		if err != nil {
+			return err
+		}
+		ch := l.newChange(ctx, tx, l.now(), a.String())
+		if err := fn(ch, c); err != nil {
+			return err
+		}
+		if err := l.save(ch, c); err != nil {
+			return err
+		}
+		out = c
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return forCustomer(a, out), nil
+}
+
+func conflict(format string, args ...any) error {
+	return abuseguard.Errorf(abuseguard.ECONFLICT, format, args...)
+}
+
+// Block implements abuseguard.CaseService.
+func (l *Lifecycle) Block(ctx context.Context, req abuseguard.ManualBlock) (*abuseguard.Case, error) {
+	a := abuseguard.ActorFromContext(ctx)
+	if err := requireOperator(a); err != nil {
+		return nil, err
+	}
+	if !req.Address.IsValid() {
+		return nil, invalid("The address to block is missing.")
+	}
+	req.Address = req.Address.Unmap()
+	if req.Reason == "" {
+		req.Reason = abuseguard.ReasonManual
+	}
+	switch req.Reason {
+	case abuseguard.ReasonManual, abuseguard.ReasonAbuse, abuseguard.ReasonNetscan, abuseguard.ReasonPacketLimit,
+		abuseguard.ReasonMisconfiguration, abuseguard.ReasonIncomingFlood:
+	default:
+		return nil, invalid("Unknown reason %q.", req.Reason)
+	}
+	if err := checkText("comment", req.Comment, maxTextLen, false); err != nil {
+		return nil, err
+	}
+	if err := checkDuration(req.Duration); err != nil {
+		return nil, err
+	}
+	loc, ok := l.inv.Locate(req.Address)
+	if !ok {
+		return nil, invalid("%s is not a customer address.", req.Address)
+	}
+	if l.inv.Protected(req.Address) {
+		return nil, invalid("%s is in a protected prefix and is never blocked.", req.Address)
+	}
+	var out *abuseguard.Case
+	err := l.store.Update(ctx, func(tx abuseguard.CaseTx) error {
+		now := l.now()
+		if c, err := tx.BlockedCase(ctx, req.Address); err == nil {
+			return conflict("%s is already blocked or waiting for approval in case %s.", req.Address, c.ID)
+		} else if abuseguard.ErrorCode(err) != abuseguard.ENOTFOUND {
+			return err
+		}
+		ch := l.newChange(ctx, tx, now, a.String())
+		c, err := tx.ActiveCase(ctx, req.Address, req.Reason)
+		switch abuseguard.ErrorCode(err) {
+		case "":
+			if c.State == abuseguard.CaseUnblocked {
+				c.Escalation++
+				c.ProbationUntil, c.UnblockedAt = time.Time{}, time.Time{}
+			}
+		case abuseguard.ENOTFOUND:
+			id, err := newCaseID(ctx, tx)
+			if err != nil {
+				return err
+			}
+			c = &abuseguard.Case{ID: id, Reason: req.Reason, Address: req.Address, ServerID: loc.ServerID,
+				CustomerID: loc.CustomerID, HostGroup: loc.HostGroup, State: abuseguard.CaseOpen,
+				OpenedAt: now, LastDetectionAt: now}
+			ch.isNew = true
+			ch.audit(c, "case.opened", "manual block")
+			l.m.opened.WithLabelValues(string(c.Reason)).Inc()
+		default:
+			return err
+		}
+		c.Action, c.DryRun = abuseguard.ActionBlock, false
+		if req.Duration > 0 {
+			c.BlockUntil = now.Add(req.Duration)
+		}
+		if req.Comment != "" {
+			ch.audit(c, "case.comment", req.Comment)
+		}
+		if err := l.block(ch, c, true); err != nil {
+			return err
+		}
+		if err := l.save(ch, c); err != nil {
+			return err
+		}
+		out = c
+		return nil
+	})
+	return out, err
+}
+
+// Unblock implements abuseguard.CaseService.
+func (l *Lifecycle) Unblock(ctx context.Context, id, comment string) (*abuseguard.Case, error) {
+	if err := requireOperator(abuseguard.ActorFromContext(ctx)); err != nil {
+		return nil, err
+	}
+	if err := checkText("comment", comment, maxTextLen, false); err != nil {
+		return nil, err
+	}
+	return l.update(ctx, id, func(ch *change, c *abuseguard.Case) error {
+		if !c.State.Blocked() && c.State != abuseguard.CasePendingApproval {
+			return conflict("Case %s is %s, not blocked.", c.ID, c.State)
+		}
+		l.unblock(ch, c, comment)
+		return nil
+	})
+}
+
+// Approve implements abuseguard.CaseService.
+func (l *Lifecycle) Approve(ctx context.Context, id, comment string) (*abuseguard.Case, error) {
+	if err := requireOperator(abuseguard.ActorFromContext(ctx)); err != nil {
+		return nil, err
+	}
+	if err := checkText("comment", comment, maxTextLen, false); err != nil {
+		return nil, err
+	}
+	return l.update(ctx, id, func(ch *change, c *abuseguard.Case) error {
+		if c.State != abuseguard.CasePendingApproval {
+			return conflict("Case %s is %s: nothing waits for approval.", c.ID, c.State)
+		}
+		ch.audit(c, "block.approved", comment)
+		return l.block(ch, c, true)
+	})
+}
+
+// accessIPReasons may have an access IP (M9): with a blackhole route
+// (incoming floods) there is no exception, and for the other reasons a
+// remote console is the way in (M10).
+func accessIPAllowed(r abuseguard.Reason) bool {
+	return r == abuseguard.ReasonNetscan || r == abuseguard.ReasonPacketLimit || r == abuseguard.ReasonAbuse
+}
+
+// SetAccessIP implements abuseguard.CaseService.
+func (l *Lifecycle) SetAccessIP(ctx context.Context, id string, addr netip.Addr) (*abuseguard.Case, error) {
+	if err := requireActor(abuseguard.ActorFromContext(ctx)); err != nil {
+		return nil, err
+	}
+	return l.update(ctx, id, func(ch *change, c *abuseguard.Case) error {
+		if !accessIPAllowed(c.Reason) {
+			return conflict("Cases for %s allow no access IP; request a remote console instead.", c.Reason)
+		}
+		if !c.State.Blocked() {
+			return conflict("Case %s is %s: an access IP applies only while the server is blocked.", c.ID, c.State)
+		}
+		if err := l.checkAccessIP(addr); err != nil {
+			return err
+		}
+		c.AccessIP = addr.Unmap()
+		ch.block = true
+		ch.audit(c, "access_ip.set", c.AccessIP.String())
+		ch.event(c, abuseguard.EventAccessIPSet, map[string]string{"access_ip": c.AccessIP.String()})
+		return nil
+	})
+}
+
+// ClearAccessIP implements abuseguard.CaseService.
+func (l *Lifecycle) ClearAccessIP(ctx context.Context, id string) (*abuseguard.Case, error) {
+	if err := requireActor(abuseguard.ActorFromContext(ctx)); err != nil {
+		return nil, err
+	}
+	return l.update(ctx, id, func(ch *change, c *abuseguard.Case) error {
+		if !c.State.Blocked() || !c.AccessIP.IsValid() {
+			return conflict("Case %s has no access IP to remove.", c.ID)
+		}
+		ch.audit(c, "access_ip.cleared", c.AccessIP.String())
+		c.AccessIP = netip0
+		ch.block = true
+		return nil
+	})
+}
+
+// SubmitStatement implements abuseguard.CaseService.
+func (l *Lifecycle) SubmitStatement(ctx context.Context, id string, st abuseguard.Statement) (*abuseguard.Case, error) {
+	a := abuseguard.ActorFromContext(ctx)
+	if err := requireActor(a); err != nil {
+		return nil, err
+	}
+	return l.update(ctx, id, func(ch *change, c *abuseguard.Case) error {
+		if c.Reason == abuseguard.ReasonIncomingFlood {
+			return conflict("Case %s is a protective block against an attack: no statement is needed.", c.ID)
+		}
+		if c.State != abuseguard.CaseBlocked && c.State != abuseguard.CaseRejected {
+			return conflict("Case %s is %s: a statement is taken while the server is blocked.", c.ID, c.State)
+		}
+		if err := l.checkStatement(st); err != nil {
+			return err
+		}
+		st.SubmittedAt, st.SubmittedBy = ch.now, a.String()
+		if err := ch.tx.PutStatement(ch.ctx, c.ID, st); err != nil {
+			return err
+		}
+		l.transition(c, abuseguard.CaseStatementSubmitted)
+		ch.audit(c, "statement.submitted", "")
+		ch.event(c, abuseguard.EventStatementReceived, nil)
+		return nil
+	})
+}
+
+// Review implements abuseguard.CaseService.
+func (l *Lifecycle) Review(ctx context.Context, id string, r abuseguard.Review) (*abuseguard.Case, error) {
+	if err := requireOperator(abuseguard.ActorFromContext(ctx)); err != nil {
+		return nil, err
+	}
+	if !r.Accept {
+		if err := checkText("rejection reason", r.Reason, maxTextLen, true); err != nil {
+			return nil, err
+		}
+	} else if err := checkText("comment", r.Reason, maxTextLen, false); err != nil {
+		return nil, err
+	}
+	return l.update(ctx, id, func(ch *change, c *abuseguard.Case) error {
+		if c.State != abuseguard.CaseStatementSubmitted {
+			return conflict("Case %s is %s: no statement waits for review.", c.ID, c.State)
+		}
+		if r.Accept {
+			ch.audit(c, "statement.accepted", r.Reason)
+			l.unblock(ch, c, r.Reason)
+			return nil
+		}
+		l.transition(c, abuseguard.CaseRejected)
+		ch.audit(c, "statement.rejected", r.Reason)
+		ch.event(c, abuseguard.EventStatementRejected, map[string]string{"reason": r.Reason})
+		return nil
+	})
+}
+
+// AddMessage implements abuseguard.CaseService.
+func (l *Lifecycle) AddMessage(ctx context.Context, id string, m abuseguard.Message) (*abuseguard.Message, error) {
+	a := abuseguard.ActorFromContext(ctx)
+	if err := requireActor(a); err != nil {
+		return nil, err
+	}
+	switch m.Kind {
+	case "":
+		m.Kind = "message"
+	case "message", "console_request":
+	case "note":
+		if a.Role == abuseguard.RoleCustomer {
+			return nil, invalid("Kind must be message or console_request.")
+		}
+	default:
+		return nil, invalid("Kind must be message, console_request or note.")
+	}
+	if err := checkText("message", m.Body, maxMessageLen, true); err != nil {
+		return nil, err
+	}
+	var out abuseguard.Message
+	_, err := l.update(ctx, id, func(ch *change, c *abuseguard.Case) error {
+		out = abuseguard.Message{CaseID: c.ID, Author: a.String(), Role: a.Role, Kind: m.Kind, Body: m.Body, CreatedAt: ch.now}
+		if err := ch.tx.AddMessage(ch.ctx, &out); err != nil {
+			return err
+		}
+		ch.audit(c, "message.added", m.Kind)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// FindAudit implements abuseguard.AuditService.
+func (l *Lifecycle) FindAudit(ctx context.Context, f abuseguard.AuditFilter) ([]abuseguard.AuditEntry, int, error) {
+	a := abuseguard.ActorFromContext(ctx)
+	if err := requireOperator(a); err != nil {
+		return nil, 0, err
+	}
+	if f.Limit > 1000 || f.Limit < 0 || f.Offset < 0 {
+		return nil, 0, invalid("Limit must be between 0 and 1000, offset not negative.")
+	}
+	var es []abuseguard.AuditEntry
+	var total int
+	err := l.store.View(ctx, func(tx abuseguard.CaseTx) (err error) {
+		es, total, err = tx.FindAudit(ctx, f)
+		return err
+	})
+	return es, total, err
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
+	"strings"
 
 	"abuseguard"
 )
@@ -37,12 +38,6 @@ func (t *tx) PutDetection(ctx context.Context, caseID string, d *abuseguard.Dete
 	if err != nil {
 		return internal("encode detection", err)
 	}
-	var n int
-	if err := t.queryRow(ctx, `SELECT count(*) FROM cases WHERE id = ?`, caseID).Scan(&n); err != nil {
-		return internal("put detection", err)
-	} else if n == 0 {
-		return notFound("Case " + caseID)
-	}
 	_, err = t.exec(ctx, `INSERT INTO detections (case_id, id, seq, kind, subkind, address, direction,
 		first_seen, last_seen, value, threshold, unit, packets, bytes, pps, bps, distinct_n,
 		sampling_rate, final, attempts_total, details)
@@ -57,7 +52,9 @@ func (t *tx) PutDetection(ctx context.Context, caseID string, d *abuseguard.Dete
 		caseID, d.ID, caseID, d.Kind, d.Subkind, d.Address.String(), d.Direction, tcol(d.FirstSeen),
 		tcol(d.LastSeen), d.Value, d.Threshold, d.Unit, int64(d.Packets), int64(d.Bytes), d.PPS, d.BPS,
 		int64(d.Distinct), int64(d.SamplingRate), bcol(d.Final), int64(d.AttemptsTotal), string(js))
-	if err != nil {
+	if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
+		return notFound("Case " + caseID)
+	} else if err != nil {
 		return internal("put detection", err)
 	}
 	if _, err := t.exec(ctx, `DELETE FROM evidence WHERE case_id = ? AND detection_id = ?`, caseID, d.ID); err != nil {

@@ -18,15 +18,13 @@ func (t *tx) AddEvent(ctx context.Context, e abuseguard.Event) error {
 	if err != nil {
 		return internal("encode event", err)
 	}
-	var n int
-	if err := t.queryRow(ctx, `SELECT count(*) FROM events WHERE id = ?`, e.ID).Scan(&n); err != nil {
+	res, err := t.exec(ctx, `INSERT INTO events (id, type, case_id, customer_id, time, data) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`, e.ID, e.Type, e.CaseID, e.CustomerID, e.Time.UnixNano(), string(data))
+	if err != nil {
 		return internal("add event", err)
-	} else if n > 0 {
-		return abuseguard.Errorf(abuseguard.ECONFLICT, "Event %s exists.", e.ID)
 	}
-	if _, err := t.exec(ctx, `INSERT INTO events (id, type, case_id, customer_id, time, data) VALUES (?, ?, ?, ?, ?, ?)`,
-		e.ID, e.Type, e.CaseID, e.CustomerID, e.Time.UnixNano(), string(data)); err != nil {
-		return internal("add event", err)
+	if n, _ := res.RowsAffected(); n == 0 {
+		return abuseguard.Errorf(abuseguard.ECONFLICT, "Event %s exists.", e.ID)
 	}
 	for _, ch := range t.s.channels {
 		if _, err := t.exec(ctx, `INSERT INTO deliveries (event_id, channel, next_attempt) VALUES (?, ?, ?)`,

@@ -334,3 +334,30 @@ func (l *Lifecycle) RunTimers(ctx context.Context) error {
 		}
 	}
 }
+
+// IngestAll takes detections from outside (the API's POST /detections):
+// only an operator may send them, and if any is invalid none is committed.
+// It returns the case each detection opened or joined. Errors:
+// EUNAUTHORIZED, EINVALID (naming the detection), EINTERNAL.
+func (l *Lifecycle) IngestAll(ctx context.Context, ds []abuseguard.Detection) ([]string, error) {
+	if err := requireOperator(abuseguard.ActorFromContext(ctx)); err != nil {
+		return nil, err
+	}
+	for i := range ds {
+		if err := ValidateDetection(&ds[i]); err != nil {
+			return nil, invalid("Detection %d (%.64q): %s", i, ds[i].ID, abuseguard.ErrorMessage(err))
+		}
+	}
+	res, err := l.IngestBatch(ctx, ds)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(res))
+	for i, r := range res {
+		if r.Err != nil {
+			return nil, fmt.Errorf("detection %d: %w", i, r.Err)
+		}
+		ids[i] = r.CaseID
+	}
+	return ids, nil
+}

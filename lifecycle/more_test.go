@@ -129,17 +129,8 @@ func TestAccessIPValidation(t *testing.T) {
 		_, err := e.l.SetAccessIP(customer1, id, netip.MustParseAddr(s))
 		wantCode(t, "SetAccessIP("+s+")", err, abuseguard.EINVALID)
 	}
-	for _, s := range []string{"8.8.8.0/24", "2a00::/64", "not an address", "fe80::1%eth0"} {
-		if _, err := ParseAccessIP(s); abuseguard.ErrorCode(err) != abuseguard.EINVALID {
-			t.Errorf("ParseAccessIP(%q) = %v, want EINVALID", s, err)
-		}
-	}
-	for _, s := range []string{"8.8.4.4", "8.8.4.4/32", "2a00:1450::1", "::ffff:8.8.4.4"} {
-		a, err := ParseAccessIP(s)
-		if err != nil {
-			t.Fatalf("ParseAccessIP(%q) = %v", s, err)
-		}
-		if _, err := e.l.SetAccessIP(customer1, id, a); err != nil {
+	for _, s := range []string{"8.8.4.4", "2a00:1450::1", "::ffff:8.8.4.4"} {
+		if _, err := e.l.SetAccessIP(customer1, id, netip.MustParseAddr(s)); err != nil {
 			t.Fatalf("SetAccessIP(%s) = %v", s, err)
 		}
 	}

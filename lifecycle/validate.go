@@ -118,30 +118,6 @@ var reserved = func() []netip.Prefix {
 	return ps
 }()
 
-// ParseAccessIP parses an access IP as given by a person: one address, or
-// a host prefix (/32, /128). Errors: EINVALID, saying why.
-func ParseAccessIP(s string) (netip.Addr, error) {
-	s = strings.TrimSpace(s)
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Addr{}, invalid("%q is not an IP address.", s)
-		}
-		if !p.IsSingleIP() {
-			return netip.Addr{}, invalid("%s is a network: the access IP must be one host address (a /32 or /128).", p)
-		}
-		return p.Addr().Unmap(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Addr{}, invalid("%q is not an IP address.", s)
-	}
-	if a.Zone() != "" {
-		return netip.Addr{}, invalid("%s has a zone: the access IP must be a global address.", a)
-	}
-	return a.Unmap(), nil
-}
-
 // checkAccessIP says why a is not acceptable as an access IP, or nil.
 func (l *Lifecycle) checkAccessIP(a netip.Addr) error {
 	if !a.IsValid() {

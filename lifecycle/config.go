@@ -70,11 +70,11 @@ type Rule struct {
 	Action abuseguard.Action `yaml:"action"`
 	// BlockAbove blocks at once, whatever Action says (unless ignore), a
 	// detection whose value is at least this many times its threshold; 0
-	// inherits (host groups), -1 disables.
+	// disables.
 	BlockAbove float64 `yaml:"block_above"`
 	// Deadline is the time a warned customer has to fix the problem.
 	Deadline time.Duration `yaml:"deadline"`
-	// Reminder sends a reminder this long before the deadline; -1 none.
+	// Reminder sends a reminder this long before the deadline; 0 none.
 	Reminder time.Duration `yaml:"reminder"`
 	// Persist: at the deadline, the condition persists (and the block
 	// follows) if a detection came within this long before, or one is
@@ -96,10 +96,66 @@ type Rules struct {
 }
 
 // PolicyConfiguration is the policy: Default for every host group, and per
-// host group name the fields that differ (zero fields inherit).
+// host group name the fields that differ.
 type PolicyConfiguration struct {
-	Default    Rules            `yaml:"default"`
-	HostGroups map[string]Rules `yaml:"host_groups"`
+	Default    Rules                `yaml:"default"`
+	HostGroups map[string]Overrides `yaml:"host_groups"`
+}
+
+// Override is a host group's difference from the default Rule: fields
+// left out inherit.
+type Override struct {
+	Action     *abuseguard.Action `yaml:"action,omitempty"`
+	BlockAbove *float64           `yaml:"block_above,omitempty"`
+	Deadline   *time.Duration     `yaml:"deadline,omitempty"`
+	Reminder   *time.Duration     `yaml:"reminder,omitempty"`
+	Persist    *time.Duration     `yaml:"persist,omitempty"`
+	Probation  *time.Duration     `yaml:"probation,omitempty"`
+}
+
+// Overrides holds an Override per reason.
+type Overrides struct {
+	Netscan          Override `yaml:"netscan,omitempty"`
+	PacketLimit      Override `yaml:"packet_limit,omitempty"`
+	IncomingFlood    Override `yaml:"incoming_flood,omitempty"`
+	Misconfiguration Override `yaml:"misconfiguration,omitempty"`
+	Abuse            Override `yaml:"abuse,omitempty"`
+	Manual           Override `yaml:"manual,omitempty"`
+}
+
+func (o Overrides) get(reason abuseguard.Reason) Override {
+	switch reason {
+	case abuseguard.ReasonNetscan:
+		return o.Netscan
+	case abuseguard.ReasonPacketLimit:
+		return o.PacketLimit
+	case abuseguard.ReasonIncomingFlood:
+		return o.IncomingFlood
+	case abuseguard.ReasonMisconfiguration:
+		return o.Misconfiguration
+	case abuseguard.ReasonAbuse:
+		return o.Abuse
+	}
+	return o.Manual
+}
+
+// apply returns r with o's fields set.
+func (o Override) apply(r Rule) Rule {
+	if o.Action != nil {
+		r.Action = *o.Action
+	}
+	if o.BlockAbove != nil {
+		r.BlockAbove = *o.BlockAbove
+	}
+	for _, f := range []struct {
+		from *time.Duration
+		to   *time.Duration
+	}{{o.Deadline, &r.Deadline}, {o.Reminder, &r.Reminder}, {o.Persist, &r.Persist}, {o.Probation, &r.Probation}} {
+		if f.from != nil {
+			*f.to = *f.from
+		}
+	}
+	return r
 }
 
 // DefaultConfiguration returns the defaults: warn for most reasons with a
@@ -110,8 +166,7 @@ func DefaultConfiguration() Configuration {
 		return Rule{Action: abuseguard.ActionWarn, BlockAbove: blockAbove, Deadline: 24 * time.Hour,
 			Reminder: 4 * time.Hour, Persist: time.Hour, Probation: 30 * 24 * time.Hour}
 	}
-	block := Rule{Action: abuseguard.ActionBlock, BlockAbove: -1, Deadline: 24 * time.Hour, Reminder: -1,
-		Persist: time.Hour, Probation: 30 * 24 * time.Hour}
+	block := Rule{Action: abuseguard.ActionBlock, Deadline: 24 * time.Hour, Persist: time.Hour, Probation: 30 * 24 * time.Hour}
 	return Configuration{
 		JoinWindow:       time.Hour,
 		WarmUp:           time.Minute,
@@ -128,8 +183,8 @@ func DefaultConfiguration() Configuration {
 			Netscan:          warn(3),
 			PacketLimit:      warn(3),
 			IncomingFlood:    block,
-			Misconfiguration: warn(-1),
-			Abuse:            warn(-1),
+			Misconfiguration: warn(0),
+			Abuse:            warn(0),
 			Manual:           block,
 		}},
 	}
@@ -159,31 +214,51 @@ func (c Configuration) Validate() error {
 	if c.QueueSize < 1 || c.BatchSize < 1 {
 		errs = append(errs, errors.New("lifecycle: queue_size and batch_size must be positive"))
 	}
-	errs = append(errs, c.Policy.Default.validate("lifecycle.policy.default", true)...)
-	for name, rs := range c.Policy.HostGroups {
-		errs = append(errs, rs.validate("lifecycle.policy.host_groups."+name, false)...)
+	errs = append(errs, c.Policy.Default.validate("lifecycle.policy.default")...)
+	for name, o := range c.Policy.HostGroups {
+		var rs Rules
+		for _, r := range c.Policy.Default.all() {
+			rs = rs.set(r.reason, o.get(r.reason).apply(r.rule))
+		}
+		errs = append(errs, rs.validate("lifecycle.policy.host_groups."+name)...)
 	}
 	return errors.Join(errs...)
 }
 
-func (rs Rules) validate(path string, complete bool) []error {
+func (rs Rules) set(reason abuseguard.Reason, r Rule) Rules {
+	switch reason {
+	case abuseguard.ReasonNetscan:
+		rs.Netscan = r
+	case abuseguard.ReasonPacketLimit:
+		rs.PacketLimit = r
+	case abuseguard.ReasonIncomingFlood:
+		rs.IncomingFlood = r
+	case abuseguard.ReasonMisconfiguration:
+		rs.Misconfiguration = r
+	case abuseguard.ReasonAbuse:
+		rs.Abuse = r
+	default:
+		rs.Manual = r
+	}
+	return rs
+}
+
+func (rs Rules) validate(path string) []error {
 	var errs []error
 	for _, r := range rs.all() {
 		p := path + "." + string(r.reason)
 		switch r.rule.Action {
 		case abuseguard.ActionIgnore, abuseguard.ActionWarn, abuseguard.ActionBlock:
-		case "":
-			if complete {
-				errs = append(errs, fmt.Errorf("%s.action: must be ignore, warn or block", p))
-			}
 		default:
 			errs = append(errs, fmt.Errorf("%s.action: %q is not ignore, warn or block", p, r.rule.Action))
 		}
-		if r.rule.BlockAbove < -1 || (r.rule.BlockAbove > -1 && r.rule.BlockAbove < 0) ||
-			(r.rule.BlockAbove > 0 && r.rule.BlockAbove < 1) {
-			errs = append(errs, fmt.Errorf("%s.block_above: must be -1 (off) or at least 1", p))
+		if r.rule.BlockAbove != 0 && r.rule.BlockAbove < 1 {
+			errs = append(errs, fmt.Errorf("%s.block_above: must be 0 (off) or at least 1", p))
 		}
-		if complete && (r.rule.Deadline <= 0 || r.rule.Persist <= 0 || r.rule.Probation <= 0) {
+		if r.rule.Reminder < 0 {
+			errs = append(errs, fmt.Errorf("%s.reminder: must not be negative", p))
+		}
+		if r.rule.Deadline <= 0 || r.rule.Persist <= 0 || r.rule.Probation <= 0 {
 			errs = append(errs, fmt.Errorf("%s: deadline, persist and probation must be positive", p))
 		}
 		if r.rule.Reminder > 0 && r.rule.Deadline > 0 && r.rule.Reminder >= r.rule.Deadline {
@@ -219,28 +294,8 @@ func (rs Rules) get(reason abuseguard.Reason) Rule {
 // fields where set, the default's otherwise.
 func (p PolicyConfiguration) Rule(hostGroup string, reason abuseguard.Reason) Rule {
 	r := p.Default.get(reason)
-	rs, ok := p.HostGroups[hostGroup]
-	if !ok {
-		return r
-	}
-	o := rs.get(reason)
-	if o.Action != "" {
-		r.Action = o.Action
-	}
-	if o.BlockAbove != 0 {
-		r.BlockAbove = o.BlockAbove
-	}
-	if o.Deadline != 0 {
-		r.Deadline = o.Deadline
-	}
-	if o.Reminder != 0 {
-		r.Reminder = o.Reminder
-	}
-	if o.Persist != 0 {
-		r.Persist = o.Persist
-	}
-	if o.Probation != 0 {
-		r.Probation = o.Probation
+	if o, ok := p.HostGroups[hostGroup]; ok {
+		r = o.get(reason).apply(r)
 	}
 	return r
 }

@@ -272,7 +272,8 @@ func TestTransitions(t *testing.T) {
 			}
 		}},
 		{"host group policy: ignore", func(c *Configuration) {
-			c.Policy.HostGroups = map[string]Rules{"lab": {Netscan: Rule{Action: abuseguard.ActionIgnore}}}
+			ignore := abuseguard.ActionIgnore
+			c.Policy.HostGroups = map[string]Overrides{"lab": {Netscan: Override{Action: &ignore}}}
 		}, func(t *testing.T, e *env) {
 			id := e.mustDetect(addrA2, netscan, 5000, false)
 			if c := e.wantState(id, abuseguard.CaseOpen); c.Note != noteIgnore || c.HostGroup != "lab" {

@@ -259,16 +259,25 @@ func (l *Lifecycle) Block(ctx context.Context, req abuseguard.ManualBlock) (*abu
 	if err := checkDuration(req.Duration); err != nil {
 		return nil, err
 	}
-	loc, ok := l.inv.Locate(req.Address)
-	if !ok {
-		return nil, invalid("%s is not a customer address.", req.Address)
-	}
 	if l.inv.Protected(req.Address) {
 		return nil, invalid("%s is in a protected prefix and is never blocked.", req.Address)
 	}
 	var out *abuseguard.Case
 	err := l.store.Update(ctx, func(tx abuseguard.CaseTx) error {
 		now := l.now()
+		loc, ok := l.inv.Locate(req.Address)
+		if !ok {
+			// Not in the inventory, but a detection attributed it (an
+			// unassigned source found by its MAC, an external detector).
+			cs, _, err := tx.FindCases(ctx, abuseguard.CaseFilter{Address: req.Address, Limit: 1})
+			if err != nil {
+				return err
+			}
+			if len(cs) == 0 || cs[0].CustomerID == "" {
+				return invalid("%s is not a customer address.", req.Address)
+			}
+			loc = Location{ServerID: cs[0].ServerID, CustomerID: cs[0].CustomerID, HostGroup: cs[0].HostGroup}
+		}
 		if c, err := tx.BlockedCase(ctx, req.Address); err == nil {
 			return conflict("%s is already blocked or waiting for approval in case %s.", req.Address, c.ID)
 		} else if abuseguard.ErrorCode(err) != abuseguard.ENOTFOUND {

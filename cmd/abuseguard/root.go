@@ -55,6 +55,13 @@ customer why with the evidence.`,
 	root.AddCommand(
 		newVersionCmd(),
 		newConfigCmd(g),
+		newServeCmd(g),
+		newTokenCmd(g),
+		newStatusCmd(),
+		newCasesCmd(),
+		newBlockCmd(),
+		newUnblockCmd(),
+		newAccessIPCmd(),
 	)
 	return root
 }

@@ -26,7 +26,7 @@ func decode(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
-			return invalid("Send the body as application/json.")
+			return invalid("Send the body as JSON with Content-Type: application/json.")
 		}
 	}
 	dec := json.NewDecoder(r.Body)

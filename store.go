@@ -78,6 +78,8 @@ type CaseTx interface {
 	// order CaseDetail lists them). Errors: ENOTFOUND.
 	Evidence(ctx context.Context, caseID string, n int) (*Evidence, error)
 
+	// Statuses returns the enforcers' reports on a case's block.
+	Statuses(ctx context.Context, caseID string) ([]BlockStatus, error)
 	// PutBlock adds or replaces the case's block in the desired set.
 	PutBlock(ctx context.Context, b Block) error
 	// DeleteBlock removes the case's block and its statuses; no error when

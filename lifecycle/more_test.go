@@ -164,32 +164,48 @@ func TestSinkCommitsEverything(t *testing.T) {
 }
 
 // BenchmarkIngest measures detections absorbed per second through the
-// detector's path (Sink, queue, group commit) on SQLite: 1 in 10 opens a
-// case, the others join one.
+// detector's path (Sink, queue, group commit) on SQLite, for three mixes:
+// a burst of new cases (every detection a new address, each blocked with
+// audit, outbox event and block), joins into few cases with 2 KiB evidence
+// each, and joins past the per-case detection bound (counted only).
 func BenchmarkIngest(b *testing.B) {
-	s, err := store.Open(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)),
-		filepath.Join(b.TempDir(), "bench.db"), []string{"mail"})
-	if err != nil {
-		b.Fatal(err)
+	for _, bc := range []struct {
+		name     string
+		perCase  int // detections per address
+		evidence int // bytes of evidence per detection
+		keep     int // MaxDetections
+	}{
+		{"new-cases", 1, 2048, 50},
+		{"joins-with-evidence", 50, 2048, 50},
+		{"joins-counted", 1000, 2048, 10},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			s, err := store.Open(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)),
+				filepath.Join(b.TempDir(), "bench.db"), []string{"mail"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			cfg := testConfig()
+			cfg.Breaker.MaxBlocks, cfg.MaxDetections = 0, bc.keep
+			l, err := New(slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, Dependencies{Store: s, Inventory: testInventory()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			l.Start()
+			ev := []abuseguard.Evidence{{Name: "netscan.log", ContentType: "text/plain; charset=utf-8", Data: make([]byte, bc.evidence)}}
+			now := time.Now()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				n := i / bc.perCase
+				a := netip.AddrFrom4([4]byte{100, byte(72 + n>>16), byte(n >> 8), byte(n)})
+				l.Sink(abuseguard.Detection{ID: fmt.Sprintf("b%d", i), Kind: netscan, Address: a, FirstSeen: now, LastSeen: now,
+					Value: 500, Threshold: 100, Unit: "destinations", Final: true, Evidence: ev})
+			}
+			l.Stop()
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "detections/s")
+		})
 	}
-	defer s.Close()
-	cfg := testConfig()
-	cfg.Breaker.MaxBlocks = 0
-	l, err := New(slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, Dependencies{Store: s, Inventory: testInventory()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	l.Start()
-	ev := []abuseguard.Evidence{{Name: "netscan.log", ContentType: "text/plain; charset=utf-8", Data: make([]byte, 2048)}}
-	now := time.Now()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
-		a := netip.AddrFrom4([4]byte{100, 72, byte(i / 10 >> 8), byte(i / 10)})
-		l.Sink(abuseguard.Detection{ID: fmt.Sprintf("b%d", i), Kind: netscan, Address: a, FirstSeen: now, LastSeen: now,
-			Value: 500, Threshold: 100, Unit: "destinations", Final: true, Evidence: ev})
-	}
-	l.Stop()
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "detections/s")
 }

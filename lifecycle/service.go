@@ -190,11 +190,9 @@ func (l *Lifecycle) Status(ctx context.Context, addr netip.Addr) (*abuseguard.St
 		st.Blocked, st.CaseID, st.Reason, st.State = c.State.Blocked(), c.ID, c.Reason, c.State
 		st.Since, st.AccessIP = c.BlockedAt, c.AccessIP
 		if st.Blocked {
-			d, err := tx.CaseDetail(ctx, c.ID)
-			if err != nil {
+			if st.Statuses, err = tx.Statuses(ctx, c.ID); err != nil {
 				return err
 			}
-			st.Statuses = d.Statuses
 		}
 		return nil
 	})

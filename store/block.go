@@ -66,8 +66,8 @@ func (t *tx) DeleteBlock(ctx context.Context, caseID string) error {
 	return nil
 }
 
-// statuses returns the enforcers' reports on a case's block.
-func (t *tx) statuses(ctx context.Context, caseID string) ([]abuseguard.BlockStatus, error) {
+// Statuses implements abuseguard.CaseTx.
+func (t *tx) Statuses(ctx context.Context, caseID string) ([]abuseguard.BlockStatus, error) {
 	rows, err := t.query(ctx, `SELECT case_id, enforcer, state, revision, detail, updated_at
 		FROM block_statuses WHERE case_id = ? ORDER BY enforcer`, caseID)
 	if err != nil {

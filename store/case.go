@@ -260,7 +260,7 @@ func (t *tx) CaseDetail(ctx context.Context, id string) (*abuseguard.Case, error
 	if c.Statement, err = t.statement(ctx, id); err != nil {
 		return nil, err
 	}
-	if c.Statuses, err = t.statuses(ctx, id); err != nil {
+	if c.Statuses, err = t.Statuses(ctx, id); err != nil {
 		return nil, err
 	}
 	if c.Messages, err = t.messages(ctx, id); err != nil {

@@ -70,6 +70,13 @@ type Store struct {
 
 	writeMu sync.Mutex // held for a whole write transaction
 
+	// Statements prepared on each pool, by query. They are prepared
+	// outside transactions: the write pool has one connection, and a
+	// prepare inside a transaction would wait for it forever.
+	stmtMu     sync.Mutex
+	readStmts  map[string]*sql.Stmt
+	writeStmts map[string]*sql.Stmt
+
 	watchMu       sync.Mutex
 	blocksChanged chan struct{}
 	eventsAdded   chan struct{}
@@ -119,6 +126,8 @@ func Open(ctx context.Context, log *slog.Logger, path string, channels []string)
 	s := &Store{
 		log: log, write: write, read: read,
 		channels:      append([]string(nil), channels...),
+		readStmts:     map[string]*sql.Stmt{},
+		writeStmts:    map[string]*sql.Stmt{},
 		blocksChanged: make(chan struct{}),
 		eventsAdded:   make(chan struct{}),
 	}
@@ -148,8 +157,52 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
+// cached returns the pool's prepared statement for query, or nil.
+func (s *Store) cached(write bool, query string) *sql.Stmt {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if write {
+		return s.writeStmts[query]
+	}
+	return s.readStmts[query]
+}
+
+// prepare adds queries to the pool's cache. The caller holds no
+// connection of that pool (for the write pool: holds writeMu, no
+// transaction open).
+func (s *Store) prepare(ctx context.Context, write bool, queries []string) {
+	db, cache := s.read, s.readStmts
+	if write {
+		db, cache = s.write, s.writeStmts
+	}
+	for _, q := range queries {
+		if s.cached(write, q) != nil {
+			continue
+		}
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			continue // the query ran in its transaction; it stays uncached
+		}
+		s.stmtMu.Lock()
+		if cache[q] == nil {
+			cache[q] = st
+		} else {
+			st.Close()
+		}
+		s.stmtMu.Unlock()
+	}
+}
+
 // Close closes the database.
 func (s *Store) Close() error {
+	s.stmtMu.Lock()
+	for _, st := range s.readStmts {
+		st.Close()
+	}
+	for _, st := range s.writeStmts {
+		st.Close()
+	}
+	s.stmtMu.Unlock()
 	return errors.Join(s.read.Close(), s.write.Close())
 }
 
@@ -195,8 +248,13 @@ func (s *Store) View(ctx context.Context, fn func(abuseguard.CaseTx) error) erro
 	if err != nil {
 		return internal("begin read", err)
 	}
-	defer sqltx.Rollback()
-	return fn(&tx{s: s, tx: sqltx, ctx: ctx})
+	t := &tx{s: s, tx: sqltx, ctx: ctx}
+	err = fn(t)
+	sqltx.Rollback()
+	if len(t.pending) > 0 {
+		s.prepare(ctx, false, t.pending)
+	}
+	return err
 }
 
 // Update implements abuseguard.CaseStore.
@@ -241,11 +299,14 @@ func (s *Store) UpdateBatch(ctx context.Context, fns []func(abuseguard.CaseTx) e
 		}
 	}
 	if single && errs[0] != nil {
+		sqltx.Rollback()
+		s.prepare(ctx, true, t.pending)
 		return errs, nil
 	}
 	if err := sqltx.Commit(); err != nil {
 		return nil, internal("commit", err)
 	}
+	s.prepare(ctx, true, t.pending)
 	s.notify(t.blocks, t.events)
 	return errs, nil
 }

@@ -15,23 +15,33 @@ type tx struct {
 	tx    *sql.Tx
 	ctx   context.Context
 	write bool
-	// stmts caches statements prepared in this transaction: a batch of
-	// 256 detections runs the same ~6 statements 256 times, and preparing
-	// costs about as much as executing a small insert.
-	stmts map[string]*sql.Stmt
+	// stmts caches the statements used in this transaction; pending are
+	// queries not yet prepared store-wide, prepared after it ends.
+	stmts   map[string]*sql.Stmt
+	pending []string
 	// blocks and events record what the watchers must hear of at commit.
 	blocks, events bool
 }
 
 var _ abuseguard.CaseTx = (*tx)(nil)
 
+// prepared returns query prepared for this transaction: from the store's
+// cache when it was used before, else prepared here and queued for the
+// cache. Preparing the case query costs more than running it (40 % of a
+// status request's CPU, BenchmarkAPI, November 2026).
 func (t *tx) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 	if st, ok := t.stmts[query]; ok {
 		return st, nil
 	}
-	st, err := t.tx.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
+	var st *sql.Stmt
+	if shared := t.s.cached(t.write, query); shared != nil {
+		st = t.tx.StmtContext(ctx, shared)
+	} else {
+		var err error
+		if st, err = t.tx.PrepareContext(ctx, query); err != nil {
+			return nil, err
+		}
+		t.pending = append(t.pending, query)
 	}
 	if t.stmts == nil {
 		t.stmts = map[string]*sql.Stmt{}

@@ -385,6 +385,12 @@ func testBlocks(t *testing.T, s abuseguard.CaseStore) {
 	if d := readCase(t, s, c.ID, true); !equal(d.Statuses, []abuseguard.BlockStatus{st}) || d.Block == nil {
 		t.Fatalf("CaseDetail() statuses %v block %v, want %v", d.Statuses, d.Block, st)
 	}
+	s.View(ctx, func(tx abuseguard.CaseTx) error {
+		if got, err := tx.Statuses(ctx, c.ID); err != nil || !equal(got, []abuseguard.BlockStatus{st}) {
+			t.Errorf("Statuses() = %v, %v; want %v", got, err, st)
+		}
+		return nil
+	})
 	mustUpdate(t, s, func(tx abuseguard.CaseTx) error { return tx.DeleteBlock(ctx, c.ID) })
 	if got, _ := s.ActiveBlocks(ctx); len(got) != 0 {
 		t.Fatalf("ActiveBlocks() after DeleteBlock = %v", got)

@@ -211,8 +211,10 @@ func (l *Lifecycle) decide(ch *change, c *abuseguard.Case, action abuseguard.Act
 	case ch.now.Before(l.started.Add(l.cfg.WarmUp)):
 		l.hold(ch, c, noteWarmUp)
 	case action == abuseguard.ActionWarn:
+		c.DryRun = false // decided for real now
 		l.warn(ch, c)
 	default:
+		c.DryRun = false
 		return l.block(ch, c, false)
 	}
 	return nil

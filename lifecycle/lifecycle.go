@@ -135,7 +135,8 @@ func (l *Lifecycle) Stop() error {
 // Sink takes a detection from a detector (the detect package's sink) and
 // queues it for the committer. It blocks while the queue is full, so that
 // a burst slows the detector instead of losing detections; that wait is
-// counted. Invalid detections are counted and logged, then dropped.
+// counted. Invalid detections are counted and logged, then dropped. Call
+// it only between Start and Stop.
 func (l *Lifecycle) Sink(d abuseguard.Detection) {
 	if err := ValidateDetection(&d); err != nil {
 		l.m.detections.WithLabelValues("invalid").Inc()

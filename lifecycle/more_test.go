@@ -209,3 +209,20 @@ func BenchmarkIngest(b *testing.B) {
 		})
 	}
 }
+
+// TestDryRunSwitchedOff: a case recorded in dry-run is enforced at its
+// next detection once dry-run is off.
+func TestDryRunSwitchedOff(t *testing.T) {
+	e := newEnv(t, func(c *Configuration) { c.DryRun = true })
+	id := e.mustDetect(addrA, netscan, 500, false)
+	e.wantState(id, abuseguard.CaseOpen)
+	e.cfg.DryRun = false
+	e.restart()
+	e.advance(time.Minute)
+	if got := e.mustDetect(addrA, netscan, 500, false); got != id {
+		t.Fatalf("joined %s, want %s", got, id)
+	}
+	if c := e.wantState(id, abuseguard.CaseBlocked); c.DryRun {
+		t.Fatalf("case still marked dry-run after a real block")
+	}
+}

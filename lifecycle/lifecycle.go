@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"abuseguard"
@@ -65,6 +66,8 @@ type Lifecycle struct {
 	m       *metrics
 
 	queue chan abuseguard.Detection
+	// lastWarn is when warnLimited last logged (Unix nanoseconds).
+	lastWarn atomic.Int64
 
 	mu      sync.Mutex
 	cancel  context.CancelFunc
@@ -140,7 +143,7 @@ func (l *Lifecycle) Stop() error {
 func (l *Lifecycle) Sink(d abuseguard.Detection) {
 	if err := ValidateDetection(&d); err != nil {
 		l.m.detections.WithLabelValues("invalid").Inc()
-		l.log.Warn("detection dropped", "id", d.ID, "error", err)
+		l.warnLimited("detection dropped", "id", d.ID, "error", err)
 		return
 	}
 	select {
@@ -207,9 +210,20 @@ func (l *Lifecycle) commit(ctx context.Context, batch []abuseguard.Detection) {
 	}
 	for i, r := range res {
 		if r.Err != nil {
-			l.log.Warn("detection not committed", "id", batch[i].ID, "address", batch[i].Address, "error", r.Err)
+			l.warnLimited("detection not committed", "id", batch[i].ID, "address", batch[i].Address, "error", r.Err)
 		}
 	}
+}
+
+// warnLimited logs at most once a second: a detector gone wrong must not
+// flood the log; the counters have the totals.
+func (l *Lifecycle) warnLimited(msg string, args ...any) {
+	now := time.Now().UnixNano()
+	last := l.lastWarn.Load()
+	if now-last < int64(time.Second) || !l.lastWarn.CompareAndSwap(last, now) {
+		return
+	}
+	l.log.Warn(msg, args...)
 }
 
 // Result is what became of one detection.

@@ -274,4 +274,3 @@ func (l *Lifecycle) AddMessage(ctx context.Context, id string, m abuseguard.Mess
 	}
 	return &out, nil
 }
-

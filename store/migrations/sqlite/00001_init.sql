@@ -72,10 +72,14 @@ CREATE TABLE evidence (
 	idx          INTEGER NOT NULL,
 	name         TEXT NOT NULL,
 	content_type TEXT NOT NULL,
+	size         INTEGER NOT NULL,
 	data         BLOB NOT NULL,
 	PRIMARY KEY (case_id, detection_id, idx),
 	FOREIGN KEY (case_id, detection_id) REFERENCES detections (case_id, id) ON DELETE CASCADE
 );
+-- The per-case evidence bound sums sizes for every kept detection: this
+-- index answers it without reading the blobs.
+CREATE INDEX evidence_size ON evidence (case_id, detection_id, size);
 
 CREATE TABLE blocks (
 	case_id   TEXT PRIMARY KEY REFERENCES cases (id) ON DELETE CASCADE,

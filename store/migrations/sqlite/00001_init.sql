@@ -34,6 +34,9 @@ CREATE TABLE cases (
 );
 -- ActiveCase: the open case of an address and reason.
 CREATE INDEX cases_address ON cases (address, reason, opened_at);
+-- At most one case per address and reason is not closed: the lifecycle
+-- keeps to it, and this holds it even for several writers (PostgreSQL).
+CREATE UNIQUE INDEX cases_active ON cases (address, reason) WHERE state != 'closed';
 CREATE INDEX cases_customer ON cases (customer_id, opened_at);
 CREATE INDEX cases_opened ON cases (opened_at);
 -- Timers: only cases with something due are in this index.

@@ -40,13 +40,12 @@ func (c Configuration) Validate() error {
 
 // Server serves a handler over HTTP. It is inert until Start.
 type Server struct {
-	cfg  Configuration
-	log  *slog.Logger
-	srv  *http.Server
+	cfg    Configuration
+	log    *slog.Logger
+	srv    *http.Server
 	ln     net.Listener
 	done   chan error
 	failed chan struct{}
-	err    error
 }
 
 // New returns a server for h.
@@ -75,7 +74,6 @@ func (s *Server) Start() error {
 			err = nil
 		} else if err != nil {
 			s.log.Error("http server failed", "error", err)
-			s.err = err
 			close(s.failed)
 		}
 		s.done <- err

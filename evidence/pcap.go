@@ -1,8 +1,11 @@
 package evidence
 
 import (
+	"bytes"
+
 	"abuseguard"
 	"abuseguard/flow"
+	"abuseguard/pcapfile"
 )
 
 // pcapFrame is one frame for traffic.pcap.
@@ -61,14 +64,28 @@ func pcapFrames(samples []abuseguard.PacketSample) (flow.LinkType, []pcapFrame) 
 	return flow.LinkTypeRaw, raw
 }
 
-// renderPcap returns the samples that carry packet data as a pcap file, or
-// nil when none does.
-//
-// UNFINISHED: the file is written with package abuseguard/pcapfile
-// (engineer h1, not yet on main); until it is merged no traffic.pcap is
-// rendered, on purpose, rather than with a second pcap writer. The frames
-// and link type are chosen already (pcapFrames).
+// renderPcap returns the samples that carry packet data as a classic pcap
+// file with nanosecond timestamps (package pcapfile), or nil when none does.
+// A frame whose time classic pcap cannot hold (before 1970, after 2106) is
+// left out rather than written with a wrong time.
 func renderPcap(samples []abuseguard.PacketSample) []byte {
-	_, _ = pcapFrames(samples)
-	return nil
+	link, frames := pcapFrames(samples)
+	if len(frames) == 0 {
+		return nil
+	}
+	var b bytes.Buffer
+	w, err := pcapfile.NewWriter(&b, link, 0)
+	if err != nil {
+		return nil // a bytes.Buffer does not fail
+	}
+	written := 0
+	for _, f := range frames {
+		if w.WritePacket(f.ts, f.data, f.origLen) == nil {
+			written++
+		}
+	}
+	if written == 0 {
+		return nil
+	}
+	return b.Bytes()
 }

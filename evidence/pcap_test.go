@@ -52,3 +52,20 @@ func TestPcapFrames(t *testing.T) {
 		})
 	}
 }
+
+func TestRenderPcapLeavesOutWhatItCannotWrite(t *testing.T) {
+	ip := serialize(t, ip4("203.0.113.7", "76.9.23.182", layers.IPProtocolUDP), &layers.UDP{SrcPort: 1, DstPort: 2})
+	flowRecord := abuseguard.PacketSample{Time: time.Unix(1729658873, 0), Packets: 10}
+	if got := renderPcap([]abuseguard.PacketSample{flowRecord}); got != nil {
+		t.Errorf("renderPcap(flow records only) = %d bytes, want nil", len(got))
+	}
+	before1970 := abuseguard.PacketSample{Time: time.Unix(-1, 0), LinkType: 101, Data: ip}
+	if got := renderPcap([]abuseguard.PacketSample{before1970}); got != nil {
+		t.Errorf("renderPcap(a frame from 1969) = %d bytes, want nil", len(got))
+	}
+	ok := abuseguard.PacketSample{Time: time.Unix(1729658873, 0), LinkType: 101, Data: ip}
+	// 24 bytes of file header, 16 of record header, the frame.
+	if got, want := len(renderPcap([]abuseguard.PacketSample{before1970, ok})), 24+16+len(ip); got != want {
+		t.Errorf("renderPcap(1969 and 2024) = %d bytes, want %d: one record", got, want)
+	}
+}

@@ -19,7 +19,8 @@
 //     layout; unassigned or spoofed sources as a table of source address,
 //     MAC and count.
 //   - traffic.log: the sampled packets, in and out, one tcpdump -n line
-//     each, the last N only; traffic.pcap: the same packets as a capture.
+//     each, the last N only; traffic.pcap: those of them that carry packet
+//     data, as a classic pcap with nanosecond timestamps.
 //
 // Everything here is bounded by Options, deterministic (the same detection
 // renders to the same bytes) and pure: no I/O, no clock.

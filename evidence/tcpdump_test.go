@@ -1,7 +1,6 @@
 package evidence
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"os"
@@ -150,66 +149,106 @@ var tcpdumpOnly = regexp.MustCompile(`, (seq [0-9:]+|ack [0-9]+|win [0-9]+|urg [
 // after the length ("length 8: SMTP: 250 Ok").
 var tcpdumpApp = regexp.MustCompile(`(, length [0-9]+): .*$`)
 
-// TestTrafficMatchesTcpdump renders samples as traffic.log and compares the
-// lines with what the real tcpdump prints for a pcap of the same frames.
+// TestTrafficMatchesTcpdump renders samples and compares traffic.log with
+// what the real tcpdump prints for two pcaps of the same frames: one written
+// by gopacket's pcapgo, independently of us, and the traffic.pcap Render
+// wrote. The last case mixes link types, which traffic.pcap writes as raw IP.
 func TestTrafficMatchesTcpdump(t *testing.T) {
 	tcpdump, err := exec.LookPath("tcpdump")
 	if err != nil {
 		t.Skip("needs tcpdump: apt-get install tcpdump")
 	}
+	run := func(t *testing.T, path string) string {
+		t.Helper()
+		cmd := exec.Command(tcpdump, "-n", "-r", path)
+		cmd.Env = append(os.Environ(), "TZ=UTC")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("tcpdump: %v: %s", err, stderr.String())
+		}
+		return strings.Join(normalizeTcpdump(strings.Split(string(out), "\n")), "\n")
+	}
 	start := time.Date(2024, 10, 23, 21, 44, 53, 145756999, time.UTC)
-	for _, link := range []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeRaw, layers.LinkTypeLinuxSLL} {
-		t.Run(link.String(), func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "samples.pcap")
-			f, err := os.Create(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			w := pcapgo.NewWriterNanos(f)
-			if err := w.WriteFileHeader(65535, link); err != nil {
-				t.Fatal(err)
-			}
+	all := []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeRaw, layers.LinkTypeLinuxSLL}
+	for _, tc := range []struct {
+		name  string
+		links []layers.LinkType // per frame, in turn
+	}{
+		{"Ethernet", all[0:1]},
+		{"Raw", all[1:2]},
+		{"LinuxSLL", all[2:3]},
+		{"mixed", all},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
 			d := &abuseguard.Detection{Kind: abuseguard.ReasonManual, Address: mustAddr("203.0.113.7")}
+			var frames [][]byte
 			for i, ip := range ipPackets(t) {
+				link := tc.links[i%len(tc.links)]
 				data := linkFrame(t, link, ip)
 				at := start.Add(time.Duration(i) * 1500 * time.Microsecond)
-				ci := gopacket.CaptureInfo{Timestamp: at, CaptureLength: len(data), Length: len(data)}
-				if err := w.WritePacket(ci, data); err != nil {
-					t.Fatal(err)
-				}
 				d.Samples = append(d.Samples, sampleOf(t, at, link, data))
+				frames = append(frames, data)
 			}
-			if err := f.Close(); err != nil {
+			files := map[string][]byte{}
+			for _, e := range Render(d, Options{}) {
+				files[e.Name] = e.Data
+			}
+			var got strings.Builder
+			for _, l := range strings.SplitAfter(string(files[NameTraffic]), "\n") {
+				if !strings.HasPrefix(l, "#") {
+					got.WriteString(l)
+				}
+			}
+
+			wantLink := uint32(tc.links[0])
+			if len(tc.links) > 1 {
+				wantLink = uint32(layers.LinkTypeRaw)
+			}
+			if p := files[NamePcap]; len(p) < 24 || binary.LittleEndian.Uint32(p[20:24]) != wantLink {
+				t.Fatalf("traffic.pcap of %d bytes does not have link type %d", len(p), wantLink)
+			}
+			rendered := filepath.Join(dir, NamePcap)
+			if err := os.WriteFile(rendered, files[NamePcap], 0o644); err != nil {
 				t.Fatal(err)
 			}
-
-			cmd := exec.Command(tcpdump, "-n", "-r", path)
-			cmd.Env = append(os.Environ(), "TZ=UTC")
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			out, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("tcpdump: %v: %s", err, stderr.String())
+			paths := []string{rendered}
+			if len(tc.links) == 1 {
+				paths = append(paths, writePcapgo(t, filepath.Join(dir, "pcapgo.pcap"), tc.links[0], d.Samples, frames))
 			}
-			want := strings.Join(normalizeTcpdump(strings.Split(string(out), "\n")), "\n")
-
-			var got strings.Builder
-			for _, e := range Render(d, Options{}) {
-				if e.Name != NameTraffic {
-					continue
+			for _, path := range paths {
+				want := run(t, path)
+				if diff := cmp.Diff(strings.Split(got.String(), "\n"), strings.Split(want, "\n")); diff != "" {
+					t.Fatalf("traffic.log vs tcpdump -n -r %s (-got, +want):\n%s", filepath.Base(path), diff)
 				}
-				sc := bufio.NewScanner(bytes.NewReader(e.Data))
-				for sc.Scan() {
-					if !strings.HasPrefix(sc.Text(), "#") {
-						got.WriteString(sc.Text() + "\n")
-					}
-				}
-			}
-			if diff := cmp.Diff(strings.Split(got.String(), "\n"), strings.Split(want, "\n")); diff != "" {
-				t.Fatalf("traffic.log vs tcpdump -n -r (-got, +want):\n%s", diff)
 			}
 		})
 	}
+}
+
+// writePcapgo writes frames with gopacket's pcap writer.
+func writePcapgo(t *testing.T, path string, link layers.LinkType, samples []abuseguard.PacketSample, frames [][]byte) string {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := pcapgo.NewWriterNanos(f)
+	if err := w.WriteFileHeader(65535, link); err != nil {
+		t.Fatal(err)
+	}
+	for i, data := range frames {
+		ci := gopacket.CaptureInfo{Timestamp: samples[i].Time, CaptureLength: len(data), Length: len(data)}
+		if err := w.WritePacket(ci, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // normalizeTcpdump removes from TCP lines what the traffic dump leaves out.

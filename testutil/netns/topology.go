@@ -28,9 +28,10 @@ var (
 
 	// ResolverAddr answers DNS (ServeDNS) on UDP port 53.
 	ResolverAddr = netip.MustParseAddr("93.184.216.2")
-	// WebAddr is where the server downloads from (any live address serves
-	// HTTP on port 80; this is the one scenarios use).
-	WebAddr = netip.MustParseAddr("93.184.216.14")
+	// WebAddr is where the server downloads from. Every live address
+	// serves HTTP on port 80; this one is also an SSH host, so the demo's
+	// download adds no peer to the sweep's SYN-ACK senders.
+	WebAddr = netip.MustParseAddr("93.184.216.5")
 	// TargetHost4 and TargetHost6 are the hosts of the vertical scans.
 	TargetHost4 = netip.MustParseAddr("93.184.216.10")
 	TargetHost6 = netip.MustParseAddr("2606:2800:220:1::10")
@@ -109,6 +110,9 @@ func NewTopology(t testing.TB, prefix string) *Topology {
 	inet.Route(t, netip.MustParsePrefix("::/0"), transitRouter6.Addr().WithZone(inetIf))
 	inet.RouteLocal(t, TargetNet4)
 	inet.RouteLocal(t, TargetNet6)
+	// IPv4 lets sockets bind to addresses of a local route, IPv6 only to
+	// addresses on an interface unless nonlocal binds are allowed.
+	inet.Sysctl(t, "net.ipv6.ip_nonlocal_bind", "1")
 	inet.Sysctl(t, "net.ipv4.icmp_ratemask", "0")
 	inet.Sysctl(t, "net.ipv6.icmp.ratelimit", "0")
 

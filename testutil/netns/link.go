@@ -1,11 +1,13 @@
 package netns
 
 import (
+	"context"
 	"crypto/rand"
 	"net/netip"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Link joins two namespaces with a veth pair, adds the addresses (IPv6 with
@@ -71,7 +73,27 @@ func Link(t testing.TB, a, b *NS, aAddrs, bAddrs []netip.Prefix) (aIf, bIf strin
 			t.Fatalf("Link: %v", err)
 		}
 	}
+	// The kernel starts a link's transmit queue only when its link watcher
+	// sees the carrier, up to a second after "up"; until then both ends
+	// drop what they send (seen: the first IPv6 neighbour solicitation
+	// lost, a ping taking 1 s). Operstate UP comes after the queue started.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, end := range []struct {
+		ns  *NS
+		dev string
+	}{{a, aIf}, {b, bIf}} {
+		if err := WaitFor(ctx, func() bool { return operUp(end.ns, end.dev) }); err != nil {
+			t.Fatalf("Link: %s not up: %v", end.dev, err)
+		}
+	}
 	return aIf, bIf
+}
+
+// operUp reports whether dev's operational state is UP.
+func operUp(ns *NS, dev string) bool {
+	out, err := runIP(ns, "-o", "link", "show", "dev", dev)
+	return err == nil && strings.Contains(string(out), " state UP ")
 }
 
 func pick(a, b *NS) *NS {

@@ -38,6 +38,7 @@ const (
 	ClassICMP        = "icmp"            // any other ICMP or ICMPv6
 	ClassARP         = "arp"
 	ClassNDP         = "ndp" // ICMPv6 router and neighbour discovery
+	ClassMLD         = "mld" // ICMPv6 multicast listener discovery
 	ClassOther       = "other"
 )
 
@@ -179,6 +180,8 @@ func parsePacket(line string) (packet, error) {
 		p.class = ClassARP
 	case icmp6 >= 133 && icmp6 <= 137:
 		p.class = ClassNDP
+	case (icmp6 >= 130 && icmp6 <= 132) || icmp6 == 143:
+		p.class = ClassMLD
 	case icmp == 8 || icmp6 == 128:
 		p.class = ClassEcho
 	case icmp == 0 || icmp6 == 129:

@@ -2,6 +2,7 @@ package netns
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"strconv"
 	"syscall"
@@ -76,6 +77,34 @@ func lastStats(out string) (CaptureStats, int) {
 	return CaptureStats{Captured: atoi(last[1]), Received: atoi(last[2]), Dropped: atoi(last[3])}, len(m)
 }
 
+// Stats returns tcpdump's counters now: they show how far a capture got,
+// e.g. to start more traffic once a scan is on the wire.
+func (c *Capture) Stats() (CaptureStats, error) {
+	if c.stopped {
+		return c.stats, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), captureTimeout)
+	defer cancel()
+	return c.poll(ctx)
+}
+
+// poll asks tcpdump for its counters (SIGUSR1) and waits for the answer.
+func (c *Capture) poll(ctx context.Context) (CaptureStats, error) {
+	_, n := lastStats(c.proc.Output())
+	if err := c.proc.Signal(syscall.SIGUSR1); err != nil {
+		return CaptureStats{}, err
+	}
+	err := c.proc.out.wait(ctx, c.proc.done, func(b []byte) bool {
+		_, m := lastStats(string(b))
+		return m > n
+	})
+	if err != nil {
+		return CaptureStats{}, fmt.Errorf("tcpdump counters: %w", err)
+	}
+	st, _ := lastStats(c.proc.Output())
+	return st, nil
+}
+
 // Stop stops tcpdump once it has written every packet the kernel handed it
 // and returns its counters; the file is complete when Stop returns. A
 // second call returns the same counters.
@@ -97,19 +126,8 @@ func (c *Capture) Stop() CaptureStats {
 			return true
 		default:
 		}
-		_, n := lastStats(c.proc.Output())
-		if err := c.proc.Signal(syscall.SIGUSR1); err != nil {
-			return false
-		}
-		err := c.proc.out.wait(ctx, c.proc.done, func(b []byte) bool {
-			_, m := lastStats(string(b))
-			return m > n
-		})
-		if err != nil {
-			return false
-		}
-		s, _ := lastStats(c.proc.Output())
-		return s.Captured+s.Dropped >= s.Received
+		st, err := c.poll(ctx)
+		return err == nil && st.Captured+st.Dropped >= st.Received
 	}
 	if err := WaitFor(ctx, drained); err != nil {
 		c.t.Logf("tcpdump %s: not drained before stop: %v", c.Path, err)

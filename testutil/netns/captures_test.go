@@ -142,7 +142,7 @@ func renderReadme(t *testing.T, results map[Kind]Result, took time.Duration) []b
 			t.Fatal(err)
 		}
 		fmt.Fprintf(&b, "\n## %s\n\n%s\n\n", k.File(), info.What)
-		fmt.Fprintf(&b, "Made with (inside the namespaces, in this order while tcpdump captured on the server's uplink):\n\n```\n")
+		fmt.Fprintf(&b, "Made with these steps, run in this order inside the namespaces (& in the background) while tcpdump captured on the server's uplink:\n\n```\n")
 		for _, c := range info.Commands {
 			fmt.Fprintf(&b, "%s\n", c)
 		}

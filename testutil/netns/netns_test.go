@@ -143,6 +143,14 @@ func TestCapture(t *testing.T) {
 	if out, err := b.Run(ctxTimeout(t, 10*time.Second), "ping", "-c", "5", "-i", "0.01", addrA4.Addr().String()); err != nil {
 		t.Fatalf("ping: %v\n%s", err, out)
 	}
+	err := WaitFor(ctxTimeout(t, 10*time.Second), func() bool {
+		st, err := c.Stats()
+		return err == nil && st.Captured == 10
+	})
+	if err != nil {
+		st, serr := c.Stats()
+		t.Errorf("Stats() = %+v, %v; want 10 packets captured: %v", st, serr, err)
+	}
 	stats := c.Stop()
 	// ping returns after the last reply, so all 10 packets crossed aIf
 	// before Stop: a capture that loses the tail fails here.

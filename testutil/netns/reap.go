@@ -13,7 +13,7 @@ var (
 	// created holds the names of the namespaces this process created and
 	// has not deleted yet.
 	created sync.Map
-	// reaped remembers the prefixes already swept by this process.
+	// reaped holds a *sync.Once per prefix swept by this process.
 	reaped sync.Map
 )
 
@@ -25,10 +25,16 @@ var (
 // pid but we did not create it (pid reuse). Namespaces of live test
 // processes, including parallel package tests with the same prefix, are
 // left alone.
+//
+// Concurrent callers wait until the sweep is done: a namespace of ours
+// being created meanwhile (parallel tests) would look like a leftover of
+// our own pid.
 func reapOnce(t testing.TB, prefix string) {
-	if _, done := reaped.LoadOrStore(prefix, true); done {
-		return
-	}
+	once, _ := reaped.LoadOrStore(prefix, new(sync.Once))
+	once.(*sync.Once).Do(func() { reap(t, prefix) })
+}
+
+func reap(t testing.TB, prefix string) {
 	out, err := exec.Command("ip", "netns", "list").Output()
 	if err != nil {
 		return

@@ -68,8 +68,8 @@ type scenario struct {
 	steps []step
 	// setup runs before the capture starts (routes, services).
 	setup func(t testing.TB, topo *Topology)
-	// run makes the traffic while the capture runs.
-	run func(t testing.TB, topo *Topology)
+	// run makes the traffic while c captures.
+	run func(t testing.TB, topo *Topology, c *Capture)
 	// check returns what is wrong with the capture, nothing when it shows
 	// what the scenario is about.
 	check func(s Summary) expect
@@ -80,6 +80,8 @@ type step struct {
 	ns   string // "server" or "internet"
 	argv []string
 	text string // when argv is nil: what Go code does
+	// bg marks a step running in the background while the next ones run.
+	bg bool
 	// noReply accepts hping3's exit status 1 for "0 packets received":
 	// a flood expects no answers.
 	noReply bool
@@ -88,9 +90,12 @@ type step struct {
 func (sc scenario) commands() []string {
 	var cs []string
 	for _, s := range sc.steps {
-		if s.argv != nil {
+		switch {
+		case s.argv != nil && s.bg:
+			cs = append(cs, s.ns+"$ "+strings.Join(s.argv, " ")+" &")
+		case s.argv != nil:
 			cs = append(cs, s.ns+"$ "+strings.Join(s.argv, " "))
-		} else {
+		default:
 			cs = append(cs, s.ns+": "+s.text)
 		}
 	}
@@ -133,7 +138,7 @@ func RunScenario(t testing.TB, prefix string, kind Kind, path string) Result {
 		sc.setup(t, topo)
 	}
 	c := topo.Server.Capture(t, topo.ServerIf, path, Snaplen)
-	sc.run(t, topo)
+	sc.run(t, topo, c)
 	stats := c.Stop()
 	if stats.Dropped > 0 {
 		t.Fatalf("%s: the kernel dropped %d of %d packets: capture incomplete", kind, stats.Dropped, stats.Received)

@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"context"
 	"net/netip"
 	"testing"
 	"time"
@@ -24,8 +25,11 @@ var (
 	// most about 60 in any 60 s, below the 100 of the netscan default.
 	stepSlow = step{ns: "server", argv: []string{"nmap", "-sS", "-Pn", "-n", "-p", "22", "--max-rate", "1", "--max-retries", "0", "93.184.216.1-150"}}
 
-	stepDemoDNS = step{ns: "server", text: "Go: DNS queries (A, AAAA) for a few names to " + ResolverAddr.String() + ":53, each from a new UDP socket, answered"}
-	stepDemoGet = step{ns: "server", argv: []string{"curl", "-sS", "-o", "/dev/null", "--max-time", "20", "http://" + WebAddr.String() + "/bytes/60000"}}
+	stepDemoDNS1  = step{ns: "server", text: "Go: a DNS query (A example.com) to " + ResolverAddr.String() + ":53, answered"}
+	stepDemoSweep = step{ns: "server", argv: stepHorizontalSYN.argv, bg: true}
+	stepDemoDNS   = step{ns: "server", text: "Go, once tcpdump counted 100 packets: 3 more A queries, each from a new UDP socket, answered"}
+	stepDemoDNS2  = step{ns: "server", text: "Go: an AAAA query for example.com, answered; then wait for nmap"}
+	stepDemoGet   = step{ns: "server", argv: []string{"curl", "-sS", "-o", "/dev/null", "--max-time", "20", "http://" + WebAddr.String() + "/bytes/60000"}}
 )
 
 // liveRST is how many live addresses answer RST on port 22: LiveNet4 has
@@ -52,13 +56,24 @@ var scanScenarios = map[Kind]scenario{
 			" by " + ServerAddr4.String() + ", mixed with the same server's benign traffic: DNS queries answered" +
 			" by a resolver and an HTTP download of 60 000 bytes, both during the sweep.",
 		tools: []string{"nmap", "curl"},
-		steps: []step{stepHorizontalSYN, stepDemoDNS, stepDemoGet},
-		run: func(t testing.TB, topo *Topology) {
-			nmap := topo.Server.Start(t, stepHorizontalSYN.argv[0], stepHorizontalSYN.argv[1:]...)
+		steps: []step{stepDemoDNS1, stepDemoSweep, stepDemoDNS, stepDemoGet, stepDemoDNS2},
+		run: func(t testing.TB, topo *Topology, c *Capture) {
 			resolver := netip.AddrPortFrom(ResolverAddr, 53)
-			names := []string{"example.com.", "www.example.com.", "deb.debian.org.", "security.debian.org."}
-			for i, name := range names {
-				dnsLookup(t, topo.Server, ServerAddr4, resolver, uint16(0x1000+i), name, dnsmessage.TypeA)
+			dnsLookup(t, topo.Server, ServerAddr4, resolver, 0x1000, "example.com.", dnsmessage.TypeA)
+			nmap := topo.Server.Start(t, stepDemoSweep.argv[0], stepDemoSweep.argv[1:]...)
+			// The rest once the sweep is on the wire (its first burst
+			// is 256 SYNs), so benign and scan packets interleave.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			err := WaitFor(ctx, func() bool {
+				st, err := c.Stats()
+				return err == nil && st.Captured >= 100
+			})
+			if err != nil {
+				t.Fatalf("nmap sweep not on the wire: %v", err)
+			}
+			for i, name := range []string{"www.example.com.", "deb.debian.org.", "security.debian.org."} {
+				dnsLookup(t, topo.Server, ServerAddr4, resolver, uint16(0x1001+i), name, dnsmessage.TypeA)
 			}
 			runStep(t, topo, stepDemoGet, time.Minute)
 			dnsLookup(t, topo.Server, ServerAddr4, resolver, 0x2000, "example.com.", dnsmessage.TypeAAAA)
@@ -78,14 +93,14 @@ var scanScenarios = map[Kind]scenario{
 			"so nmap probes them twice.",
 		tools: []string{"nmap"},
 		steps: []step{stepHorizontalSYN},
-		run:   func(t testing.TB, topo *Topology) { runStep(t, topo, stepHorizontalSYN, scanTimeout) },
+		run:   func(t testing.TB, topo *Topology, _ *Capture) { runStep(t, topo, stepHorizontalSYN, scanTimeout) },
 		check: func(s Summary) (e expect) { horizontalChecks(&e, s, 1); return e },
 	},
 	VerticalSYN: {
 		what:  "Vertical TCP SYN scan: ports 1-1024 of one host, " + TargetHost4.String() + "; 22, 25, 80 and 443 are open, the others answer RST.",
 		tools: []string{"nmap"},
 		steps: []step{stepVerticalSYN},
-		run:   func(t testing.TB, topo *Topology) { runStep(t, topo, stepVerticalSYN, scanTimeout) },
+		run:   func(t testing.TB, topo *Topology, _ *Capture) { runStep(t, topo, stepVerticalSYN, scanTimeout) },
 		check: func(s Summary) (e expect) {
 			syn := s.Count(ClassTCPSYN, Out)
 			e.that(syn.Peers == 1 && syn.PeerPorts == 1024, "want SYNs to 1 host on 1024 ports, got %d hosts, %d ports", syn.Peers, syn.PeerPorts)
@@ -98,7 +113,7 @@ var scanScenarios = map[Kind]scenario{
 			ResolverAddr.String() + " (53 open: a DNS answer; the rest ICMP port unreachable). Live hosts answer ICMP port unreachable, the rest stay silent.",
 		tools: []string{"nmap"},
 		steps: []step{stepUDPSweep, stepUDPPorts},
-		run: func(t testing.TB, topo *Topology) {
+		run: func(t testing.TB, topo *Topology, _ *Capture) {
 			runStep(t, topo, stepUDPSweep, scanTimeout)
 			runStep(t, topo, stepUDPPorts, scanTimeout)
 		},
@@ -114,7 +129,7 @@ var scanScenarios = map[Kind]scenario{
 		what:  "ICMP echo sweep (ping scan) of " + TargetNet4.String() + ": the 32 live addresses reply, the rest stay silent.",
 		tools: []string{"nmap"},
 		steps: []step{stepICMP},
-		run:   func(t testing.TB, topo *Topology) { runStep(t, topo, stepICMP, scanTimeout) },
+		run:   func(t testing.TB, topo *Topology, _ *Capture) { runStep(t, topo, stepICMP, scanTimeout) },
 		check: func(s Summary) (e expect) {
 			e.that(s.Count(ClassEcho, Out).Peers == 256, "want echo requests to 256 hosts, got %d", s.Count(ClassEcho, Out).Peers)
 			e.that(s.Count(ClassEchoReply, In).Peers == liveHosts4, "want echo replies from %d hosts, got %d", liveHosts4, s.Count(ClassEchoReply, In).Peers)
@@ -125,7 +140,7 @@ var scanScenarios = map[Kind]scenario{
 		what:  "IPv6 vertical TCP SYN scan: ports 1-1024 of " + TargetHost6.String() + " from " + ServerAddr6.String() + "; 22, 25, 80 and 443 are open.",
 		tools: []string{"nmap"},
 		steps: []step{stepIPv6},
-		run:   func(t testing.TB, topo *Topology) { runStep(t, topo, stepIPv6, scanTimeout) },
+		run:   func(t testing.TB, topo *Topology, _ *Capture) { runStep(t, topo, stepIPv6, scanTimeout) },
 		check: func(s Summary) (e expect) {
 			syn := s.Count(ClassTCPSYN, Out)
 			e.that(syn.Peers == 1 && syn.PeerPorts == 1024, "want SYNs to 1 host on 1024 ports, got %d hosts, %d ports", syn.Peers, syn.PeerPorts)
@@ -138,7 +153,7 @@ var scanScenarios = map[Kind]scenario{
 			"but at most about 60 in any 60 s, below the default threshold of 100. A detector must not fire; one with a longer window may.",
 		tools: []string{"nmap"},
 		steps: []step{stepSlow},
-		run:   func(t testing.TB, topo *Topology) { runStep(t, topo, stepSlow, 5*time.Minute) },
+		run:   func(t testing.TB, topo *Topology, _ *Capture) { runStep(t, topo, stepSlow, 5*time.Minute) },
 		check: func(s Summary) (e expect) {
 			syn := s.Count(ClassTCPSYN, Out)
 			e.that(syn.Peers == 150, "want SYNs to 150 hosts, got %d", syn.Peers)

@@ -50,7 +50,7 @@ var trafficScenarios = map[Kind]scenario{
 		setup: func(t testing.TB, topo *Topology) {
 			ServeHTTP(t, topo.Server.Listen(t, "tcp", netip.AddrPortFrom(ServerAddr4, 80).String()))
 		},
-		run: func(t testing.TB, topo *Topology) { runStep(t, topo, stepSYNFlood, time.Minute) },
+		run: func(t testing.TB, topo *Topology, _ *Capture) { runStep(t, topo, stepSYNFlood, time.Minute) },
 		check: func(s Summary) (e expect) {
 			syn := s.Count(ClassTCPSYN, In)
 			e.that(syn.Packets >= 2000 && syn.Peers >= 2000, "want >= 2000 SYNs from >= 2000 sources, got %d from %d", syn.Packets, syn.Peers)
@@ -63,7 +63,7 @@ var trafficScenarios = map[Kind]scenario{
 			"3 000 datagrams of 1 200 bytes payload (1 242-byte frames) at a high rate.",
 		tools: []string{"hping3"},
 		steps: []step{stepUDPFlood},
-		run:   func(t testing.TB, topo *Topology) { runStep(t, topo, stepUDPFlood, time.Minute) },
+		run:   func(t testing.TB, topo *Topology, _ *Capture) { runStep(t, topo, stepUDPFlood, time.Minute) },
 		check: func(s Summary) (e expect) {
 			udp := s.Count(ClassUDP, Out)
 			e.that(udp.Packets == 3000 && udp.Peers == 1, "want 3000 datagrams to 1 host, got %d to %d", udp.Packets, udp.Peers)
@@ -77,7 +77,7 @@ var trafficScenarios = map[Kind]scenario{
 			"netscan threshold, but completed handshakes are not attempts.", mailHosts, mailHosts),
 		steps: []step{stepMail},
 		setup: func(t testing.TB, topo *Topology) { topo.Reach(t, TargetNet4) },
-		run: func(t testing.TB, topo *Topology) {
+		run: func(t testing.TB, topo *Topology, _ *Capture) {
 			for i := 1; i <= mailHosts; i++ {
 				to := netip.AddrPortFrom(nthAddr(TargetNet4, i), 25)
 				if err := smtpQuit(topo.Server, to); err != nil {
@@ -101,7 +101,7 @@ var trafficScenarios = map[Kind]scenario{
 		setup: func(t testing.TB, topo *Topology) {
 			ServeHTTP(t, topo.Server.Listen(t, "tcp", netip.AddrPortFrom(ServerAddr4, 80).String()))
 		},
-		run: func(t testing.TB, topo *Topology) { runStep(t, topo, stepBulk, time.Minute) },
+		run: func(t testing.TB, topo *Topology, _ *Capture) { runStep(t, topo, stepBulk, time.Minute) },
 		check: func(s Summary) (e expect) {
 			out := s.Count(ClassTCP, Out)
 			e.that(out.Bytes > bulkSize && out.Peers == 1, "want > %d bytes to 1 host, got %d to %d", bulkSize, out.Bytes, out.Peers)
@@ -118,7 +118,7 @@ var trafficScenarios = map[Kind]scenario{
 			topo.Reach(t, TargetNet4)
 			ServeDNS(t, topo.Server.ListenPacket(t, "udp4", netip.AddrPortFrom(ServerAddr4, 53).String()))
 		},
-		run: func(t testing.TB, topo *Topology) {
+		run: func(t testing.TB, topo *Topology, _ *Capture) {
 			server := netip.AddrPortFrom(ServerAddr4, 53)
 			for i := 1; i <= resolverClients; i++ {
 				dnsLookup(t, topo.Internet, nthAddr(TargetNet4, i), server, uint16(i), "www.example.org.", dnsmessage.TypeA)

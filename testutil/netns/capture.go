@@ -11,7 +11,8 @@ import (
 )
 
 // Capture is a tcpdump writing a pcap file inside a namespace. Not safe for
-// concurrent use.
+// concurrent use; Stop may call t.Fatal, so call it from the test's
+// goroutine.
 type Capture struct {
 	// Path is the pcap file being written.
 	Path string

@@ -183,3 +183,25 @@ func TestMaildirDefault(t *testing.T) {
 		t.Fatalf("maildir mail: subject %q with %d attachments, want %q with 2", p.Subject, len(p.Attachments), want)
 	}
 }
+
+// TestLateReminderSkipped: a reminder that could only be sent after its
+// deadline is not sent.
+func TestLateReminderSkipped(t *testing.T) {
+	s := newStore(t)
+	clk := &clock{t: t0.Add(25 * time.Hour)}
+	rec := &recordingMailer{}
+	n := newNotifier(t, testConfig(nil), s, clk, rec)
+	addCase(t, s, caseSpec{id: "AG-7C54AE", customer: "C200", server: "S2", addr: "198.51.100.20",
+		reason: abuseguard.ReasonNetscan, state: abuseguard.CaseBlocked})
+	for i, dl := range []time.Time{t0.Add(24 * time.Hour), t0.Add(48 * time.Hour)} {
+		addEvent(t, s, abuseguard.Event{ID: "ev-" + string(rune('1'+i)), Type: abuseguard.EventReminder, CaseID: "AG-7C54AE",
+			CustomerID: "C200", Time: t0, Data: map[string]string{"deadline": dl.Format(time.RFC3339)}})
+	}
+	runOnce(t, n)
+	if diff := cmp.Diff(rec.ids(), []string{"ev-2@example.net"}); diff != "" {
+		t.Fatalf("mails sent (-got, +want):\n%s", diff)
+	}
+	if got := counter(n, "mail", "skipped"); got != 1 {
+		t.Fatalf("skipped counter %v, want 1", got)
+	}
+}

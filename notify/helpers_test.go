@@ -230,3 +230,29 @@ func mustRead(t testing.TB, path string) []byte {
 	}
 	return b
 }
+
+// recordingMailer keeps the mails it is given: for tests about what is
+// sent, not how (TestMailOverSMTP covers the wire).
+type recordingMailer struct {
+	mu    sync.Mutex
+	mails []*smtp.Mail
+}
+
+func (r *recordingMailer) Send(_ context.Context, m *smtp.Mail) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.mails = append(r.mails, m)
+	return nil
+}
+
+func (r *recordingMailer) String() string { return "recording" }
+
+func (r *recordingMailer) ids() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ids []string
+	for _, m := range r.mails {
+		ids = append(ids, m.MessageID)
+	}
+	return ids
+}

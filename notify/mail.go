@@ -22,6 +22,14 @@ var withEvidence = map[abuseguard.EventType]bool{
 
 // sendMail renders and sends the mail of one delivery.
 func (n *Notifier) sendMail(ctx context.Context, d abuseguard.Delivery) error {
+	if d.Event.Type == abuseguard.EventReminder {
+		// A reminder that could only go out after its deadline (the mail
+		// server was down) would remind of the past; the block mail, if
+		// any, says what happened.
+		if dl := dataTime(d.Event.Data, "deadline"); !dl.IsZero() && !n.now().Before(dl) {
+			return errSkipped
+		}
+	}
 	m, err := n.composeMail(ctx, d.Event)
 	if err != nil {
 		return err

@@ -152,6 +152,26 @@ func (c Configuration) Channels() []string {
 	return chs
 }
 
+// CheckChannels compares the store's outbox channels with Channels():
+// a channel the notifier does not serve would give every delivery up, and
+// one the store does not write would receive nothing. cmd calls it in the
+// configuration check.
+func (c Configuration) CheckChannels(storeChannels []string) error {
+	var errs []error
+	want := c.Channels()
+	for _, ch := range storeChannels {
+		if !slices.Contains(want, ch) {
+			errs = append(errs, fmt.Errorf("store.channels: %q is not served by notify (mail, webhook:<name> of notify.webhooks)", ch))
+		}
+	}
+	for _, ch := range want {
+		if !slices.Contains(storeChannels, ch) {
+			errs = append(errs, fmt.Errorf("store.channels: %q is missing, so it would receive no events", ch))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Validate checks the configuration and reports every problem.
 func (c Configuration) Validate() error {
 	var errs []error

@@ -71,3 +71,17 @@ func TestChannels(t *testing.T) {
 		t.Fatalf("Channels() (-got, +want):\n%s", diff)
 	}
 }
+
+func TestCheckChannels(t *testing.T) {
+	c := DefaultConfiguration()
+	c.Webhooks = []WebhookConfiguration{{Name: "tickets"}}
+	if err := c.CheckChannels([]string{"mail", "webhook:tickets"}); err != nil {
+		t.Fatalf("CheckChannels() = %v, want nil", err)
+	}
+	err := c.CheckChannels([]string{"mail", "webhook:chat"})
+	want := `store.channels: "webhook:chat" is not served by notify (mail, webhook:<name> of notify.webhooks)
+store.channels: "webhook:tickets" is missing, so it would receive no events`
+	if err == nil || err.Error() != want {
+		t.Fatalf("CheckChannels() = %v, want %q", err, want)
+	}
+}

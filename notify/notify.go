@@ -224,7 +224,10 @@ func (n *Notifier) loop(ctx context.Context) {
 // and returns how many it handled. The loop calls it; tests call it after
 // moving their clock. Errors: the store's, from claiming.
 func (n *Notifier) RunOnce(ctx context.Context) (int, error) {
-	batch := n.cfg.Delivery.Workers * 4
+	// Claim no more than can start at once: a claimed delivery waiting
+	// behind slow ones would spend its lease waiting, and the lease is
+	// sized for one delivery (twice the SMTP timeout).
+	batch := n.cfg.Delivery.Workers
 	total := 0
 	for {
 		ds, err := n.store.ClaimDeliveries(ctx, n.now(), batch, n.cfg.Delivery.Lease)

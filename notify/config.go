@@ -152,6 +152,26 @@ func (c Configuration) Channels() []string {
 	return chs
 }
 
+// Redacted returns a copy with the secrets (SMTP password, link key,
+// webhook secrets) replaced, for `abuseguard config dump`. The *_file
+// settings keep secrets out of the configuration file altogether.
+func (c Configuration) Redacted() Configuration {
+	const r = "(redacted)"
+	if c.SMTP.Password != "" {
+		c.SMTP.Password = r
+	}
+	if c.Links.Key != "" {
+		c.Links.Key = r
+	}
+	c.Webhooks = slices.Clone(c.Webhooks)
+	for i := range c.Webhooks {
+		if c.Webhooks[i].Secret != "" {
+			c.Webhooks[i].Secret = r
+		}
+	}
+	return c
+}
+
 // CheckChannels compares the store's outbox channels with Channels():
 // a channel the notifier does not serve would give every delivery up, and
 // one the store does not write would receive nothing. cmd calls it in the

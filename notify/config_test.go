@@ -85,3 +85,15 @@ store.channels: "webhook:tickets" is missing, so it would receive no events`
 		t.Fatalf("CheckChannels() = %v, want %q", err, want)
 	}
 }
+
+func TestRedacted(t *testing.T) {
+	c := DefaultConfiguration()
+	c.SMTP.Password, c.Links.Key = "s3cret", testKey
+	c.Webhooks = []WebhookConfiguration{{Name: "tickets", Secret: "whsec-0123456789abcdef"}, {Name: "chat", SecretFile: "/etc/x"}}
+	r := c.Redacted()
+	got := []string{r.SMTP.Password, r.Links.Key, r.Webhooks[0].Secret, r.Webhooks[1].Secret, c.Webhooks[0].Secret}
+	want := []string{"(redacted)", "(redacted)", "(redacted)", "", "whsec-0123456789abcdef"}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Fatalf("Redacted() (-got, +want):\n%s", diff)
+	}
+}

@@ -80,7 +80,7 @@ func TestMailOverSMTP(t *testing.T) {
 			Subject:   "[AG-000B0B] Faulty network configuration on 198.51.100.20: action needed by 2024-10-24 06:47 CEST (UTC+02:00)",
 			MessageID: "<ev-3@example.net>", Refs: "<case.AG-000B0B@example.net>", Reply: "<abuse+AG-000B0B@example.net>"},
 		"ev-4": {To: []string{"noc@example.net"},
-			Subject:   "[abuseguard] Circuit breaker tripped: 20 automatic blocks within 10m0s",
+			Subject:   "[abuseguard] Circuit breaker tripped: 20 automatic blocks within 10 min",
 			MessageID: "<ev-4@example.net>"},
 	}
 	if diff := cmp.Diff(got, want); diff != "" {

@@ -213,6 +213,10 @@ func TestWhenAndNum(t *testing.T) {
 		{num(-1000, abuseguard.LanguageEnglish), "-1,000"},
 		{num(999, abuseguard.LanguageGerman), "999"},
 		{num("20", abuseguard.LanguageGerman), "20"},
+		{dur("10m0s"), "10 min"},
+		{dur("1h30m0s"), "1 h 30 min"},
+		{dur("45s"), "45 s"},
+		{dur("soon"), "soon"},
 	}
 	for i, tt := range tests {
 		if tt.got != tt.want {

@@ -111,7 +111,31 @@ func funcs(lang abuseguard.Language, loc *time.Location) map[string]any {
 		// mbit writes bits/s as Mbit/s, the unit of the packet-limit log.
 		"mbit": func(x float64) string { return num(math.Round(x/1e6), lang) },
 		"join": strings.Join,
+		"dur":  dur,
 	}
+}
+
+// dur writes a Go duration string ("10m0s", as events record it) the way
+// people write it: "10 min", "1 h 30 min", "45 s".
+func dur(s string) string {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return s
+	}
+	var parts []string
+	for _, u := range []struct {
+		d    time.Duration
+		name string
+	}{{time.Hour, "h"}, {time.Minute, "min"}, {time.Second, "s"}} {
+		if n := d / u.d; n > 0 {
+			parts = append(parts, strconv.FormatInt(int64(n), 10)+" "+u.name)
+			d -= n * u.d
+		}
+	}
+	if len(parts) == 0 {
+		return s
+	}
+	return strings.Join(parts, " ")
 }
 
 // when writes a time in the zone, with the zone's abbreviation and

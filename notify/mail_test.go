@@ -182,3 +182,51 @@ func TestStartWakesOnEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestInjectionEndToEnd puts hostile strings where data reaches a mail:
+// the customer's name and address from the inventory, the abuse desk's
+// rejection reason (with an SMTP smuggling attempt), and checks at a real
+// SMTP server that each mail went to its one recipient, added no header,
+// and carried the reason as text.
+func TestInjectionEndToEnd(t *testing.T) {
+	srv := smtptest.NewServer(t, smtptest.Options{TLS: smtptest.StartTLS, Username: "ag", Password: "s3cret"})
+	s := newStore(t)
+	clk := &clock{t: t0}
+	inv := testInventory()
+	inv.customers["C666"] = abuseguard.Customer{ID: "C666", Name: "Mallory\r\nBcc: victim@evil.example", Email: "m@customer.example", Language: "en"}
+	inv.customers["C667"] = abuseguard.Customer{ID: "C667", Name: "Eve", Email: "e@customer.example\r\nBcc: victim@evil.example"}
+	n, err := New(discard(), testConfig(srv), Dependencies{Store: s, Inventory: inv, Clock: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addCase(t, s, caseSpec{id: "AG-000666", customer: "C666", addr: "198.51.100.66", reason: abuseguard.ReasonAbuse, state: abuseguard.CaseRejected})
+	addCase(t, s, caseSpec{id: "AG-000667", customer: "C667", addr: "198.51.100.67", reason: abuseguard.ReasonAbuse, state: abuseguard.CaseBlocked})
+	reason := "Not enough.\r\n.\r\nMAIL FROM:<x@evil.example>\r\nRCPT TO:<victim@evil.example>\r\nDATA\r\nSubject: forged\n.\n"
+	addEvent(t, s, abuseguard.Event{ID: "ev-666", Type: abuseguard.EventStatementRejected, CaseID: "AG-000666", CustomerID: "C666",
+		Time: t0, Data: map[string]string{"reason": reason}})
+	addEvent(t, s, abuseguard.Event{ID: "ev-667", Type: abuseguard.EventBlocked, CaseID: "AG-000667", CustomerID: "C667", Time: t0})
+	runOnce(t, n)
+
+	got := map[string][]string{}
+	for _, m := range srv.Messages() {
+		p, err := smtptest.Parse(m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Header.Get("Bcc") != "" || p.Header.Get("Subject") == "forged" {
+			t.Fatalf("injected header in:\n%s", m.Data)
+		}
+		got[p.Header.Get("X-Abuseguard-Event")+" "+p.Header.Get("X-Abuseguard-Event-Id")] = m.To
+		if strings.Contains(p.Text, "Not enough.") && !strings.Contains(p.Text, "RCPT TO:<victim@evil.example>") {
+			t.Fatalf("the reason was not carried as text:\n%s", p.Text)
+		}
+	}
+	want := map[string][]string{
+		"statement_rejected ev-666": {"m@customer.example"},
+		// The malformed address is refused, not sent: the operators hear of it.
+		"delivery_failed ev-667": {"noc@example.net"},
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Fatalf("messages (-got, +want):\n%s", diff)
+	}
+}

@@ -108,7 +108,7 @@ type Case struct {
 	// decision); zero when nothing is due. The store indexes it so timers
 	// survive a restart.
 	NextCheck time.Time `json:"next_check,omitzero"`
-	// Version increases with every change; ApplyChange checks it.
+	// Version increases with every change; CaseTx.UpdateCase checks it.
 	Version int64 `json:"version"`
 
 	// Detections, Statement, Block and Statuses are filled by FindCaseByID

@@ -61,8 +61,8 @@ func (t *tx) PutDetection(ctx context.Context, caseID string, d *abuseguard.Dete
 		return internal("replace evidence", err)
 	}
 	for i, e := range d.Evidence {
-		if _, err := t.exec(ctx, `INSERT INTO evidence (case_id, detection_id, idx, name, content_type, data)
-			VALUES (?, ?, ?, ?, ?, ?)`, caseID, d.ID, i, e.Name, e.ContentType, e.Data); err != nil {
+		if _, err := t.exec(ctx, `INSERT INTO evidence (case_id, detection_id, idx, name, content_type, size, data)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, caseID, d.ID, i, e.Name, e.ContentType, len(e.Data), e.Data); err != nil {
 			return internal("put evidence", err)
 		}
 	}
@@ -73,7 +73,7 @@ func (t *tx) PutDetection(ctx context.Context, caseID string, d *abuseguard.Dete
 func (t *tx) EvidenceUsage(ctx context.Context, caseID, exceptID string) (int, int64, error) {
 	var files int
 	var size int64
-	err := t.queryRow(ctx, `SELECT count(*), coalesce(sum(length(data)), 0) FROM evidence
+	err := t.queryRow(ctx, `SELECT count(*), coalesce(sum(size), 0) FROM evidence
 		WHERE case_id = ? AND detection_id != ?`, caseID, exceptID).Scan(&files, &size)
 	if err != nil {
 		return 0, 0, internal("evidence usage", err)

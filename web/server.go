@@ -40,11 +40,12 @@ func (c Configuration) Validate() error {
 
 // Server serves a handler over HTTP. It is inert until Start.
 type Server struct {
-	cfg  Configuration
-	log  *slog.Logger
-	srv  *http.Server
-	ln   net.Listener
-	done chan error
+	cfg    Configuration
+	log    *slog.Logger
+	srv    *http.Server
+	ln     net.Listener
+	done   chan error
+	failed chan struct{}
 }
 
 // New returns a server for h.
@@ -66,19 +67,24 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("web: %w", err)
 	}
-	s.ln, s.done = ln, make(chan error, 1)
+	s.ln, s.done, s.failed = ln, make(chan error, 1), make(chan struct{})
 	go func() {
 		err := s.srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		} else if err != nil {
 			s.log.Error("http server failed", "error", err)
+			close(s.failed)
 		}
 		s.done <- err
 	}()
 	s.log.Info("http server listening", "address", ln.Addr().String())
 	return nil
 }
+
+// Failed is closed when the server stopped serving by itself (not by
+// Stop): serve then ends the process rather than run without its API.
+func (s *Server) Failed() <-chan struct{} { return s.failed }
 
 // Addr is the address listened on (with the port chosen for ":0").
 func (s *Server) Addr() string { return s.ln.Addr().String() }

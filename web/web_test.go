@@ -33,3 +33,33 @@ func TestWriteErrorHidesInternals(t *testing.T) {
 		t.Fatalf("WriteError() = %d %q, want 500 %q", w.Code, w.Body.String(), want)
 	}
 }
+
+func TestServerStartStop(t *testing.T) {
+	cfg := DefaultConfiguration()
+	cfg.Listen = "127.0.0.1:0"
+	s, err := New(slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WriteJSON(w, http.StatusOK, map[string]string{"ok": "yes"})
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.Get("http://" + s.Addr() + "/")
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET = %v, %v", res, err)
+	}
+	res.Body.Close()
+	if err := s.Stop(); err != nil {
+		t.Fatalf("Stop() = %v", err)
+	}
+	select {
+	case <-s.Failed():
+		t.Fatal("Failed() closed after a clean Stop")
+	default:
+	}
+	if _, err := New(nil, Configuration{Listen: "nonsense"}, nil); err == nil {
+		t.Fatal("New(bad listen) = nil error")
+	}
+}

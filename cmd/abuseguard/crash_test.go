@@ -180,6 +180,15 @@ lifecycle:
 			t.Errorf("acknowledged manual block %s lost", id)
 		}
 	}
+	res, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(metrics), "abuseguard_lifecycle_breaker_trips_total") || !strings.Contains(string(metrics), "go_goroutines") || !strings.Contains(string(metrics), "abuseguard_api_requests_total") {
+		t.Errorf("/metrics lacks the lifecycle's counters or the Go collector")
+	}
 	second.Process.Signal(os.Interrupt)
 	if err := second.Wait(); err != nil {
 		t.Errorf("serve after SIGINT: %v", err)

@@ -291,3 +291,29 @@ func newAccessIPCmd() *cobra.Command {
 	c.add(cmd)
 	return cmd
 }
+
+func newApproveCmd() *cobra.Command {
+	var c clientFlags
+	var comment string
+	cmd := &cobra.Command{
+		Use:   "approve CASE-ID [--comment TEXT]",
+		Short: "Enforce a block waiting for approval (circuit breaker, escalation)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var k abuseguard.Case
+			data, err := c.call(cmd.Context(), "POST", "/api/v1/cases/"+url.PathEscape(args[0])+"/approve",
+				api.CommentRequest{Comment: comment}, &k)
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return printJSON(cmd, data)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "case %s %s\n", k.ID, k.State)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&comment, "comment", "", "why, for the audit trail")
+	c.add(cmd)
+	return cmd
+}

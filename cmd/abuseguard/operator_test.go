@@ -97,6 +97,7 @@ func TestOperatorCLI(t *testing.T) {
 		code int
 	}{
 		{[]string{"unblock", id}, "conflict (HTTP 409)", 1},
+		{[]string{"approve", id}, "conflict (HTTP 409): Case " + id + " is unblocked: nothing waits for approval.", 1},
 		{[]string{"cases", "show", "AG-000000"}, "not_found (HTTP 404): Case AG-000000 not found.", 1},
 		{[]string{"block", "1.2.3.4"}, "invalid (HTTP 400): 1.2.3.4 is not a customer address.", 1},
 		{[]string{"status", "not-an-address"}, "is not an IP address", 2},

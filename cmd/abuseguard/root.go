@@ -61,6 +61,7 @@ customer why with the evidence.`,
 		newCasesCmd(),
 		newBlockCmd(),
 		newUnblockCmd(),
+		newApproveCmd(),
 		newAccessIPCmd(),
 	)
 	return root

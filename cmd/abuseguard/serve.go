@@ -115,9 +115,15 @@ func serve(ctx context.Context, log *slog.Logger, cfg Configuration) error {
 		started = append(started, c)
 	}
 	log.Info("abuseguard running", "listen", srv.Addr(), "store", storePath(cfg), "dry_run", cfg.Lifecycle.DryRun)
-	<-ctx.Done()
-	log.Info("stopping")
-	return stopAll()
+	var failed error
+	select {
+	case <-ctx.Done():
+		log.Info("stopping")
+	case <-srv.Failed():
+		failed = errors.New("http server failed")
+		log.Error("stopping: http server failed")
+	}
+	return errors.Join(failed, stopAll())
 }
 
 func storePath(cfg Configuration) string {

@@ -147,7 +147,7 @@ func testActiveCase(t *testing.T, s abuseguard.CaseStore) {
 	closed := NewCase("AG-00000A", "203.0.113.7", abuseguard.ReasonNetscan)
 	closed.State = abuseguard.CaseClosed
 	older := NewCase("AG-00000B", "203.0.113.7", abuseguard.ReasonNetscan)
-	older.OpenedAt = t0.Add(-time.Hour)
+	older.OpenedAt, older.State = t0.Add(-time.Hour), abuseguard.CaseClosed
 	newer := NewCase("AG-00000C", "203.0.113.7", abuseguard.ReasonNetscan)
 	newer.OpenedAt = t0.Add(time.Hour)
 	newer.State = abuseguard.CaseBlocked
@@ -174,6 +174,12 @@ func testActiveCase(t *testing.T, s abuseguard.CaseStore) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A second case for the same address and reason that is not closed is
+	// refused: the store holds the lifecycle's invariant.
+	second := NewCase("AG-00000E", "203.0.113.7", abuseguard.ReasonNetscan)
+	if err := s.Update(ctx, func(tx abuseguard.CaseTx) error { return tx.CreateCase(ctx, second) }); err == nil {
+		t.Errorf("CreateCase(second active case for the address and reason) = nil, want an error")
 	}
 }
 
@@ -246,7 +252,7 @@ func testDueCases(t *testing.T, s abuseguard.CaseStore) {
 	ctx := context.Background()
 	mustUpdate(t, s, func(tx abuseguard.CaseTx) error {
 		for i, next := range []time.Time{t0.Add(3 * time.Minute), {}, t0.Add(time.Minute), t0.Add(time.Hour)} {
-			c := NewCase("AG-20000"+string(rune('0'+i)), "203.0.113.1", abuseguard.ReasonNetscan)
+			c := NewCase("AG-20000"+string(rune('0'+i)), "203.0.113."+string(rune('1'+i)), abuseguard.ReasonNetscan)
 			c.NextCheck = next
 			if err := tx.CreateCase(ctx, c); err != nil {
 				return err

@@ -34,6 +34,9 @@ CREATE TABLE cases (
 );
 -- ActiveCase: the open case of an address and reason.
 CREATE INDEX cases_address ON cases (address, reason, opened_at);
+-- At most one case per address and reason is not closed: the lifecycle
+-- keeps to it, and this holds it even for several writers (PostgreSQL).
+CREATE UNIQUE INDEX cases_active ON cases (address, reason) WHERE state != 'closed';
 CREATE INDEX cases_customer ON cases (customer_id, opened_at);
 CREATE INDEX cases_opened ON cases (opened_at);
 -- Timers: only cases with something due are in this index.
@@ -72,10 +75,14 @@ CREATE TABLE evidence (
 	idx          INTEGER NOT NULL,
 	name         TEXT NOT NULL,
 	content_type TEXT NOT NULL,
+	size         INTEGER NOT NULL,
 	data         BLOB NOT NULL,
 	PRIMARY KEY (case_id, detection_id, idx),
 	FOREIGN KEY (case_id, detection_id) REFERENCES detections (case_id, id) ON DELETE CASCADE
 );
+-- The per-case evidence bound sums sizes for every kept detection: this
+-- index answers it without reading the blobs.
+CREATE INDEX evidence_size ON evidence (case_id, detection_id, size);
 
 CREATE TABLE blocks (
 	case_id   TEXT PRIMARY KEY REFERENCES cases (id) ON DELETE CASCADE,

@@ -97,7 +97,9 @@ func TestGolden(t *testing.T) {
 	customers := map[abuseguard.Language]string{abuseguard.LanguageGerman: "C100", abuseguard.LanguageEnglish: "C200"}
 	for _, lang := range Languages {
 		for _, flood := range []bool{false, true} {
-			cs := caseSpec{id: goldenCase(lang, false), customer: customers[lang], server: "S1", addr: "203.0.113.7",
+			// One open case per address and reason: one address per language.
+			addr := map[abuseguard.Language]string{abuseguard.LanguageGerman: "203.0.113.7", abuseguard.LanguageEnglish: "203.0.113.9"}[lang]
+			cs := caseSpec{id: goldenCase(lang, false), customer: customers[lang], server: "S1", addr: addr,
 				reason: abuseguard.ReasonNetscan, state: abuseguard.CaseBlocked, evidence: true}
 			if flood {
 				cs.id, cs.reason = goldenCase(lang, true), abuseguard.ReasonIncomingFlood

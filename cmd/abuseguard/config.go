@@ -7,6 +7,7 @@ import (
 
 	"abuseguard/inventory"
 	"abuseguard/lifecycle"
+	"abuseguard/notify"
 	"abuseguard/store"
 	"abuseguard/web"
 	"abuseguard/web/api"
@@ -32,6 +33,9 @@ type Configuration struct {
 	Store store.Configuration `yaml:"store"`
 	// Lifecycle is policy and safety (lifecycle.Configuration).
 	Lifecycle lifecycle.Configuration `yaml:"lifecycle"`
+	// Notify delivers the outbox: mail and webhooks (notify.Configuration;
+	// docs/notifications.md).
+	Notify notify.Configuration `yaml:"notify"`
 	// Web is the HTTP server (web.Configuration).
 	Web web.Configuration `yaml:"web"`
 	// API bounds the JSON API's requests (api.Configuration).
@@ -46,6 +50,7 @@ func defaultConfiguration() Configuration {
 		Inventory: inventory.DefaultConfiguration(),
 		Store:     store.DefaultConfiguration(),
 		Lifecycle: lifecycle.DefaultConfiguration(),
+		Notify:    notify.DefaultConfiguration(),
 		Web:       web.DefaultConfiguration(),
 		API:       api.DefaultConfiguration(),
 	}
@@ -81,7 +86,8 @@ func (c *Configuration) validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir: must not be empty"))
 	}
-	errs = append(errs, c.Store.Validate(), c.Lifecycle.Validate(), c.Web.Validate(), c.API.Validate())
+	errs = append(errs, c.Store.Validate(), c.Lifecycle.Validate(), c.Notify.Validate(),
+		c.Notify.CheckChannels(c.Store.Channels), c.Web.Validate(), c.API.Validate())
 	groups := c.hostGroupNames()
 	for name := range c.Lifecycle.Policy.HostGroups {
 		if !groups[name] {
@@ -91,7 +97,10 @@ func (c *Configuration) validate() error {
 	return errors.Join(errs...)
 }
 
-// dump renders the effective configuration as YAML.
+// dump renders the effective configuration as YAML, with secrets (SMTP
+// password, link key, webhook secrets) redacted.
 func (c *Configuration) dump() ([]byte, error) {
-	return yaml.Marshal(c)
+	out := *c
+	out.Notify = c.Notify.Redacted()
+	return yaml.Marshal(&out)
 }

@@ -47,13 +47,24 @@ web:
   listen: %s
 store:
   channels: [mail, "webhook:ops"]
+notify:
+  webhooks:
+    # Nothing listens on the discard port: deliveries fail and stay in the
+    # outbox, which is what the crash test counts.
+    - name: ops
+      url: http://127.0.0.1:9/hook
+      secret: crash-test-webhook-secret
 lifecycle:
   warm_up: 0s
   max_detections: 10000
 `, filepath.Join(dir, "data"), port)), 0o600)
 	out, err := exec.Command(bin, "-c", cfgFile, "token", "create", "--role", "operator", "--name", "crash").Output()
 	if err != nil {
-		t.Fatalf("token create: %v", err)
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("token create: %v\n%s", err, stderr)
 	}
 	token := strings.TrimSpace(string(out))
 

@@ -2,11 +2,14 @@ package main
 
 import (
 	"fmt"
+
+	"abuseguard"
 	"net/netip"
 	"path/filepath"
 
 	"abuseguard/inventory"
 	"abuseguard/lifecycle"
+	"abuseguard/notify"
 )
 
 // hostGroupConfiguration is one host group's membership. What differs per
@@ -71,4 +74,21 @@ func (l lifecycleInventory) Protected(addr netip.Addr) bool { return l.inv.Class
 // ProviderSpace implements lifecycle.Inventory.
 func (l lifecycleInventory) ProviderSpace(addr netip.Addr) bool {
 	return l.inv.Classify(addr).Provider()
+}
+
+// notifyInventory adapts the inventory to what the notifier asks.
+type notifyInventory struct{ inv *inventory.Inventory }
+
+var _ notify.Inventory = notifyInventory{}
+
+// Customer implements notify.Inventory.
+func (n notifyInventory) Customer(id string) (abuseguard.Customer, bool) { return n.inv.Customer(id) }
+
+// Server implements notify.Inventory.
+func (n notifyInventory) Server(id string) (abuseguard.Server, bool) {
+	s, ok := n.inv.ServerByID(id)
+	if !ok {
+		return abuseguard.Server{}, false
+	}
+	return *s, true
 }

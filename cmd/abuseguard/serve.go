@@ -11,6 +11,7 @@ import (
 
 	"abuseguard/inventory"
 	"abuseguard/lifecycle"
+	"abuseguard/notify"
 	"abuseguard/store"
 	"abuseguard/web"
 	"abuseguard/web/api"
@@ -71,6 +72,12 @@ func serve(ctx context.Context, log *slog.Logger, cfg Configuration, inv *invent
 	if err != nil {
 		return err
 	}
+	n, err := notify.New(log.With("component", "notify"), cfg.Notify, notify.Dependencies{
+		Store: s, Inventory: notifyInventory{inv}, DataDir: cfg.DataDir, Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
 	a, err := api.New(log.With("component", "api"), cfg.API, api.Dependencies{
 		Cases: life, Audit: life, Tokens: s, Detections: life, Registerer: reg,
 	})
@@ -100,6 +107,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg Configuration, inv *invent
 	// finds its consumer stopped.
 	components := []component{
 		{"lifecycle", life.Start, life.Stop},
+		{"notify", n.Start, n.Stop},
 		{"web", srv.Start, srv.Stop},
 	}
 	var started []component

@@ -1,0 +1,362 @@
+package enforce_test
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"abuseguard"
+	"abuseguard/enforce"
+	"abuseguard/enforce/bgp"
+)
+
+// The end-to-end tests build, in network namespaces,
+//
+//	inet (10.71.1.2, .3) ── edge (BIRD) ── srv (10.71.2.2)
+//	                          │ 169.254.N.2
+//	                          │ veth
+//	                        root namespace: abuseguard's speaker, 169.254.N.1
+//
+// The speaker runs in the test process, which stays in the root namespace:
+// GoBGP dials from goroutines it starts itself, so entering a namespace
+// with setns on one locked thread would not cover them. Instead the edge
+// namespace gets a veth whose other end, with the speaker's address, is in
+// the root namespace: the speaker dials the router exactly as it would in
+// production. All traffic stays on links this test created.
+
+// Addresses of the topology.
+var (
+	inetHost   = netip.MustParseAddr("10.71.1.2")
+	accessHost = netip.MustParseAddr("10.71.1.3")
+	edgeInet   = netip.MustParseAddr("10.71.1.1")
+	server4    = netip.MustParseAddr("10.71.2.2")
+	inetHost6  = netip.MustParseAddr("fd71:1::2")
+	access6    = netip.MustParseAddr("fd71:1::3")
+	server6    = netip.MustParseAddr("fd71:2::2")
+)
+
+type topology struct {
+	inet, edge, srv *netns
+	bird            *bird
+	speaker, router netip.Addr // the control link's two ends
+}
+
+// newTopology builds the namespaces and starts BIRD in the edge.
+func newTopology(t *testing.T, password string) *topology {
+	t.Helper()
+	needRoot(t, "bird", "birdc", "ping", "nc", "traceroute", "nft")
+	tp := &topology{inet: newNetns(t, "inet"), edge: newNetns(t, "edge"), srv: newNetns(t, "srv")}
+	link(t, tp.inet, "eth0", []string{"10.71.1.2/24", "10.71.1.3/24", "fd71:1::2/64", "fd71:1::3/64"}, tp.edge, "inet0", []string{"10.71.1.1/24", "fd71:1::1/64"})
+	link(t, tp.srv, "eth0", []string{"10.71.2.2/24", "fd71:2::2/64"}, tp.edge, "srv0", []string{"10.71.2.1/24", "fd71:2::1/64"})
+	n := os.Getpid()%250 + 1
+	tp.speaker = netip.MustParseAddr(fmt.Sprintf("169.254.%d.1", n))
+	tp.router = netip.MustParseAddr(fmt.Sprintf("169.254.%d.2", n))
+	link(t, nil, nsPrefix+"-c", []string{tp.speaker.String() + "/30"}, tp.edge, "ctl0", []string{tp.router.String() + "/30"})
+	tp.inet.must(t, "ip", "route", "add", "default", "via", "10.71.1.1")
+	tp.inet.must(t, "ip", "-6", "route", "add", "default", "via", "fd71:1::1")
+	tp.srv.must(t, "ip", "route", "add", "default", "via", "10.71.2.1")
+	tp.srv.must(t, "ip", "-6", "route", "add", "default", "via", "fd71:2::1")
+	tp.edge.must(t, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+	tp.bird = startBird(t, tp.edge, tp.router, tp.speaker, password)
+	return tp
+}
+
+// speakerConfig is the speaker's configuration for the topology.
+func (tp *topology) speakerConfig() bgp.Configuration {
+	c := bgp.DefaultConfiguration()
+	c.Enabled = true
+	c.LocalAS = 65001
+	c.RouterID = tp.speaker
+	c.Neighbors = []bgp.Neighbor{{
+		Address: tp.router, AS: 65000, LocalAddress: tp.speaker, Description: "edge",
+		HoldTime: 9 * time.Second, ConnectRetry: 2 * time.Second,
+	}}
+	return c
+}
+
+// abuseguard is the enforcement part of the process: the BGP enforcer
+// and the reconciler over an in-memory store, started in order and
+// stopped in reverse like cmd does.
+type abuseguardProc struct {
+	speaker *bgp.Enforcer
+	rec     *enforce.Reconciler
+	stopped bool
+}
+
+func startAbuseguard(t *testing.T, cfg bgp.Configuration, store abuseguard.BlockService) *abuseguardProc {
+	t.Helper()
+	sp, err := bgp.New(cfg, bgp.Dependencies{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatalf("bgp.New() error: %v", err)
+	}
+	if err := sp.Start(); err != nil {
+		t.Fatalf("bgp Start() error: %v", err)
+	}
+	rc := enforce.DefaultConfiguration()
+	rec, err := enforce.New(rc, enforce.Dependencies{Blocks: store, Enforcers: []enforce.Enforcer{sp}, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatalf("enforce.New() error: %v", err)
+	}
+	if err := rec.Start(); err != nil {
+		t.Fatalf("reconciler Start() error: %v", err)
+	}
+	p := &abuseguardProc{speaker: sp, rec: rec}
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+func (p *abuseguardProc) stop(t *testing.T) {
+	if p.stopped {
+		return
+	}
+	p.stopped = true
+	p.rec.Stop()
+	if err := p.speaker.Stop(); err != nil {
+		t.Errorf("bgp Stop() error: %v", err)
+	}
+}
+
+// waitStatus waits until the store shows the case in state for bgp.
+func waitStatus(t *testing.T, store *memBlocks, caseID string, state abuseguard.EnforceState) abuseguard.BlockStatus {
+	t.Helper()
+	var st abuseguard.BlockStatus
+	waitFor(t, 20*time.Second, fmt.Sprintf("%s %s", caseID, state), func() (bool, string) {
+		var ok bool
+		st, ok = store.status(caseID, bgp.Name)
+		return ok && st.State == state, fmt.Sprintf("%+v", st)
+	})
+	return st
+}
+
+// reach reports whether from can ping to (one packet, 1 s) and open a
+// TCP connection to port 8080 on it, from the source address src.
+func reach(t *testing.T, from, to *netns, src, dst netip.Addr) (ping, tcp bool) {
+	t.Helper()
+	ping = from.ok("ping", "-n", "-c", "1", "-W", "1", "-I", src.String(), dst.String())
+	// A listener answers one connection; -w bounds the attempt.
+	lst := startListener(t, to, dst)
+	defer lst()
+	tcp = from.ok("nc", "-z", "-w", "2", "-s", src.String(), dst.String(), "8080")
+	return ping, tcp
+}
+
+// startListener runs `nc -l` on addr:8080 in ns until the returned func.
+func startListener(t *testing.T, ns *netns, addr netip.Addr) func() {
+	t.Helper()
+	cmd := execInNs(ns, "nc", "-l", "-k", "-s", addr.String(), "-p", "8080")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start listener: %v", err)
+	}
+	waitFor(t, 5*time.Second, "listener", func() (bool, string) {
+		out, _ := ns.exec(t.Context(), "ss", "-ltn")
+		return strings.Contains(out, ":8080"), out
+	})
+	return func() { cmd.Process.Kill(); cmd.Wait() }
+}
+
+func TestE2EBlackholeIncomingFlood(t *testing.T) {
+	tp := newTopology(t, "")
+	store := newMemBlocks()
+	ag := startAbuseguard(t, tp.speakerConfig(), store)
+	waitFor(t, 20*time.Second, "session up", func() (bool, string) { return tp.bird.established(), "" })
+
+	if ping, tcp := reach(t, tp.inet, tp.srv, inetHost, server4); !ping || !tcp {
+		t.Fatalf("before the block: ping %v, tcp %v; want both to reach the server", ping, tcp)
+	}
+
+	store.put(abuseguard.Block{CaseID: "AG-F1", Address: server4, Scope: abuseguard.ScopeInbound, Reason: abuseguard.ReasonIncomingFlood, Revision: 1})
+	store.put(abuseguard.Block{CaseID: "AG-F2", Address: server6, Scope: abuseguard.ScopeInbound, Reason: abuseguard.ReasonIncomingFlood, Revision: 1})
+	ag.rec.Trigger()
+
+	st := waitStatus(t, store, "AG-F1", abuseguard.EnforceApplied)
+	if st.Detail != "rtbh to 1 of 1 neighbors" {
+		t.Fatalf("status detail = %q, want the method and neighbors", st.Detail)
+	}
+	waitFor(t, 10*time.Second, "routes in BIRD", func() (bool, string) {
+		got := tp.bird.prefixes(t, "master4")
+		return slices.Equal(got, []string{"10.71.2.2/32"}), fmt.Sprint(got)
+	})
+	route := tp.bird.mustBirdc(t, "show", "route", "10.71.2.2/32", "all")
+	for _, want := range []string{"(65535,666)", "(65535,65281)", "prohibited", "BGP.next_hop: 192.0.2.1"} {
+		if !strings.Contains(route, want) {
+			t.Fatalf("birdc show route all lacks %q:\n%s", want, route)
+		}
+	}
+	waitFor(t, 10*time.Second, "kernel routes", func() (bool, string) {
+		k4 := tp.edge.must(t, "ip", "route", "show", "10.71.2.2/32")
+		k6 := tp.edge.must(t, "ip", "-6", "route", "show", "fd71:2::2/128")
+		return strings.HasPrefix(k4, "prohibit 10.71.2.2") && strings.HasPrefix(k6, "prohibit fd71:2::2"), k4 + k6
+	})
+	// What the customer sees (DESIGN.md §1): the trace ends at the edge
+	// router, which answers "administratively prohibited" (!X). Checked
+	// before the reachability probes: Linux answers at most one ICMP error
+	// per second per destination host after a burst of 6
+	// (net.ipv4.icmp_ratelimit), and traceroute sends 16 probes at once,
+	// so right after ping and TCP attempts every probe can go unanswered.
+	// One probe at a time (-N 1), retried while the bucket refills.
+	var trace string
+	waitFor(t, 10*time.Second, "traceroute ends at the edge with !X", func() (bool, string) {
+		trace, _ = tp.inet.exec(t.Context(), "traceroute", "-n", "-N", "1", "-q", "1", "-w", "1", "-m", "5", server4.String())
+		lines := strings.Split(strings.TrimSpace(trace), "\n")
+		last := lines[len(lines)-1]
+		return len(lines) == 2 && strings.Contains(last, edgeInet.String()) && strings.Contains(last, "!X"), trace
+	})
+	t.Logf("traceroute while blocked:\n%s", trace)
+
+	if ping, tcp := reach(t, tp.inet, tp.srv, inetHost, server4); ping || tcp {
+		t.Fatalf("while blocked: ping %v, tcp %v; want neither to reach the server", ping, tcp)
+	}
+	if ping6 := tp.inet.ok("ping", "-n", "-c", "1", "-W", "1", server6.String()); ping6 {
+		t.Fatalf("while blocked: IPv6 ping reached the server")
+	}
+
+	store.remove("AG-F1")
+	store.remove("AG-F2")
+	ag.rec.Trigger()
+	waitFor(t, 10*time.Second, "routes withdrawn from BIRD", func() (bool, string) {
+		got := tp.bird.prefixes(t, "master4")
+		got6 := tp.bird.prefixes(t, "master6")
+		return len(got) == 0 && len(got6) == 0, fmt.Sprint(got, got6)
+	})
+	if ping, tcp := reach(t, tp.inet, tp.srv, inetHost, server4); !ping || !tcp {
+		t.Fatalf("after lifting: ping %v, tcp %v; want both to reach the server", ping, tcp)
+	}
+}
+
+func TestE2EFlowSpecWithAccessIP(t *testing.T) {
+	tp := newTopology(t, "")
+	store := newMemBlocks()
+	ag := startAbuseguard(t, tp.speakerConfig(), store)
+	waitFor(t, 20*time.Second, "session up", func() (bool, string) { return tp.bird.established(), "" })
+
+	store.put(abuseguard.Block{CaseID: "AG-N1", Address: server4, Scope: abuseguard.ScopeBoth, Reason: abuseguard.ReasonNetscan, AccessIP: accessHost, Revision: 1})
+	store.put(abuseguard.Block{CaseID: "AG-N2", Address: server6, Scope: abuseguard.ScopeBoth, Reason: abuseguard.ReasonNetscan, AccessIP: access6, Revision: 1})
+	ag.rec.Trigger()
+	waitStatus(t, store, "AG-N1", abuseguard.EnforceApplied)
+	waitStatus(t, store, "AG-N2", abuseguard.EnforceApplied)
+
+	want4 := []string{
+		"flow4 { dst 10.71.1.3/32; src 10.71.2.2/32; }",
+		"flow4 { dst 10.71.2.2/32; src 10.71.1.3/32; }",
+		"flow4 { dst 10.71.2.2/32; }",
+		"flow4 { src 10.71.2.2/32; }",
+	}
+	want6 := []string{
+		"flow6 { dst fd71:1::3/128; src fd71:2::2/128; }",
+		"flow6 { dst fd71:2::2/128; src fd71:1::3/128; }",
+		"flow6 { dst fd71:2::2/128; }",
+		"flow6 { src fd71:2::2/128; }",
+	}
+	waitFor(t, 10*time.Second, "FlowSpec rules in BIRD", func() (bool, string) {
+		got4, got6 := tp.bird.prefixes(t, "flowtab4"), tp.bird.prefixes(t, "flowtab6")
+		return slices.Equal(got4, want4) && slices.Equal(got6, want6), cmp.Diff(got4, want4) + cmp.Diff(got6, want6)
+	})
+	t.Logf("birdc show route table flowtab4 all:\n%s", tp.bird.mustBirdc(t, "show", "route", "table", "flowtab4", "all"))
+
+	// BIRD keeps FlowSpec in its tables without programming Linux:
+	// enforce the received rules in the edge the way a router would.
+	enforceFlowSpec(t, tp)
+
+	checks := []struct {
+		name      string
+		from, to  *netns
+		src, dst  netip.Addr
+		wantReach bool
+	}{
+		{"access IP to server", tp.inet, tp.srv, accessHost, server4, true},
+		{"other host to server", tp.inet, tp.srv, inetHost, server4, false},
+		{"server to access IP", tp.srv, tp.inet, server4, accessHost, true},
+		{"server to other host", tp.srv, tp.inet, server4, inetHost, false},
+		{"IPv6 access IP to server", tp.inet, tp.srv, access6, server6, true},
+		{"IPv6 other host to server", tp.inet, tp.srv, inetHost6, server6, false},
+		{"IPv6 server to access IP", tp.srv, tp.inet, server6, access6, true},
+		{"IPv6 server to other host", tp.srv, tp.inet, server6, inetHost6, false},
+	}
+	for _, c := range checks {
+		if ping, tcp := reach(t, c.from, c.to, c.src, c.dst); ping != c.wantReach || tcp != c.wantReach {
+			t.Errorf("%s: ping %v, tcp %v; want %v", c.name, ping, tcp, c.wantReach)
+		}
+	}
+
+	// Clearing the access IP withdraws the pair rules: nobody gets in.
+	store.put(abuseguard.Block{CaseID: "AG-N1", Address: server4, Scope: abuseguard.ScopeBoth, Reason: abuseguard.ReasonNetscan, Revision: 2})
+	ag.rec.Trigger()
+	waitFor(t, 10*time.Second, "pair rules withdrawn", func() (bool, string) {
+		got := tp.bird.prefixes(t, "flowtab4")
+		return len(got) == 2, fmt.Sprint(got)
+	})
+	enforceFlowSpec(t, tp)
+	if ping, tcp := reach(t, tp.inet, tp.srv, accessHost, server4); ping || tcp {
+		t.Fatalf("after clearing the access IP: ping %v, tcp %v; want neither", ping, tcp)
+	}
+}
+
+func TestE2ERestartsAndSessionLoss(t *testing.T) {
+	tp := newTopology(t, "s3cret-md5")
+	cfg := tp.speakerConfig()
+	cfg.Neighbors[0].Password = "s3cret-md5"
+	store := newMemBlocks(
+		abuseguard.Block{CaseID: "AG-R1", Address: netip.MustParseAddr("10.71.2.2"), Scope: abuseguard.ScopeInbound, Revision: 1},
+		abuseguard.Block{CaseID: "AG-R2", Address: netip.MustParseAddr("10.71.2.3"), Scope: abuseguard.ScopeInbound, Revision: 1},
+		abuseguard.Block{CaseID: "AG-R3", Address: netip.MustParseAddr("fd71:2::3"), Scope: abuseguard.ScopeInbound, Revision: 1},
+		abuseguard.Block{CaseID: "AG-R4", Address: netip.MustParseAddr("10.71.2.4"), Scope: abuseguard.ScopeBoth, AccessIP: accessHost, Revision: 1},
+	)
+	want := map[string][]string{
+		"master4":  {"10.71.2.2/32", "10.71.2.3/32"},
+		"master6":  {"fd71:2::3/128"},
+		"flowtab4": {"flow4 { dst 10.71.1.3/32; src 10.71.2.4/32; }", "flow4 { dst 10.71.2.4/32; src 10.71.1.3/32; }", "flow4 { dst 10.71.2.4/32; }", "flow4 { src 10.71.2.4/32; }"},
+		"flowtab6": nil,
+	}
+	routesInBird := func(want map[string][]string) func() (bool, string) {
+		return func() (bool, string) {
+			var diffs string
+			for _, table := range []string{"master4", "master6", "flowtab4", "flowtab6"} {
+				diffs += cmp.Diff(tp.bird.prefixes(t, table), want[table])
+			}
+			return diffs == "", diffs
+		}
+	}
+
+	ag := startAbuseguard(t, cfg, store)
+	waitFor(t, 20*time.Second, "routes after start (MD5 session)", routesInBird(want))
+
+	// abuseguard restarts with the blocks active: the new speaker
+	// re-announces everything; BIRD ends with the same routes, one each.
+	ag.stop(t)
+	ag = startAbuseguard(t, cfg, store)
+	waitFor(t, 20*time.Second, "routes after abuseguard restart", routesInBird(want))
+
+	// BIRD restarts: the routes come back when the session does.
+	tp.bird.stop(t)
+	tp.bird.start(t)
+	waitFor(t, 30*time.Second, "routes after BIRD restart", routesInBird(want))
+
+	// A block made while the session is down is pending, and announced
+	// when the session comes back.
+	tp.bird.stop(t)
+	waitStatus(t, store, "AG-R1", abuseguard.EnforcePending)
+	store.put(abuseguard.Block{CaseID: "AG-R5", Address: netip.MustParseAddr("10.71.2.5"), Scope: abuseguard.ScopeInbound, Revision: 1})
+	ag.rec.Trigger()
+	st := waitStatus(t, store, "AG-R5", abuseguard.EnforcePending)
+	if st.Detail != "rtbh: no established session for ipv4-unicast" {
+		t.Fatalf("pending detail = %q", st.Detail)
+	}
+	tp.bird.start(t)
+	want["master4"] = []string{"10.71.2.2/32", "10.71.2.3/32", "10.71.2.5/32"}
+	waitFor(t, 30*time.Second, "block made while down is announced", routesInBird(want))
+	waitStatus(t, store, "AG-R5", abuseguard.EnforceApplied)
+
+	ns, err := ag.speaker.Neighbors(t.Context())
+	if err != nil {
+		t.Fatalf("Neighbors() error: %v", err)
+	}
+	if len(ns) != 1 || ns[0].State != "established" || ns[0].Description != "edge" || ns[0].Advertised != 8 || len(ns[0].Families) != 4 {
+		t.Fatalf("Neighbors() = %+v, want the edge established with 8 routes over 4 families", ns)
+	}
+}

@@ -142,7 +142,7 @@ func reach(t *testing.T, from, to *netns, src, dst netip.Addr) (ping, tcp bool) 
 	// A listener answers one connection; -w bounds the attempt.
 	lst := startListener(t, to, dst)
 	defer lst()
-	tcp = from.ok("nc", "-z", "-w", "2", "-s", src.String(), dst.String(), "8080")
+	tcp = from.ok("nc", "-z", "-w", "1", "-s", src.String(), dst.String(), "8080")
 	return ping, tcp
 }
 

@@ -48,7 +48,7 @@ type topology struct {
 }
 
 // newTopology builds the namespaces and starts BIRD in the edge.
-func newTopology(t *testing.T, password string) *topology {
+func newTopology(t testing.TB, password string) *topology {
 	t.Helper()
 	needRoot(t, "bird", "birdc", "ping", "nc", "traceroute", "nft")
 	tp := &topology{inet: newNetns(t, "inet"), edge: newNetns(t, "edge"), srv: newNetns(t, "srv")}
@@ -89,7 +89,7 @@ type abuseguardProc struct {
 	stopped bool
 }
 
-func startAbuseguard(t *testing.T, cfg bgp.Configuration, store abuseguard.BlockService) *abuseguardProc {
+func startAbuseguard(t testing.TB, cfg bgp.Configuration, store abuseguard.BlockService) *abuseguardProc {
 	t.Helper()
 	sp, err := bgp.New(cfg, bgp.Dependencies{Logger: testLogger(t)})
 	if err != nil {
@@ -111,7 +111,7 @@ func startAbuseguard(t *testing.T, cfg bgp.Configuration, store abuseguard.Block
 	return p
 }
 
-func (p *abuseguardProc) stop(t *testing.T) {
+func (p *abuseguardProc) stop(t testing.TB) {
 	if p.stopped {
 		return
 	}

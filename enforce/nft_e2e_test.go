@@ -328,3 +328,27 @@ func TestNFTablesWithReconciler(t *testing.T) {
 		t.Fatalf("Status() = %+v, want one applied block and no error", got)
 	}
 }
+
+// TestNFTablesLargeBatch applies 10 000 IPv6 blocks with access IPs (about
+// 0.8 MB of netlink messages) in one batch, past the default socket buffer.
+func TestNFTablesLargeBatch(t *testing.T) {
+	needRoot(t, "nft")
+	ns := newNetns(t, "nlarge")
+	e := startNFT(t, ns)
+	desired := make([]abuseguard.Block, 10000)
+	for i := range desired {
+		desired[i] = abuseguard.Block{
+			CaseID: fmt.Sprintf("AG-%d", i), Scope: abuseguard.ScopeBoth,
+			Address:  netip.AddrFrom16([16]byte{0xfd, 0x72, 2: byte(i >> 8), 3: byte(i), 15: 1}),
+			AccessIP: netip.AddrFrom16([16]byte{0xfd, 0x73, 15: 1}),
+		}
+	}
+	res, err := e.Apply(t.Context(), desired)
+	if err != nil || res.Added != 20000 {
+		t.Fatalf("Apply() = added %d, error %v; want 20000 elements", res.Added, err)
+	}
+	sets, _ := nftSets(t, ns)
+	if len(sets["blocked6"]) != 10001 || len(sets["access6"]) != 10001 {
+		t.Fatalf("sets hold %d and %d elements, want 10000 each", len(sets["blocked6"])-1, len(sets["access6"])-1)
+	}
+}

@@ -28,7 +28,7 @@ func testLogger(t testing.TB) *slog.Logger {
 }
 
 // freePort returns a TCP port that was free a moment ago on 127.0.0.1.
-func freePort(t *testing.T) uint16 {
+func freePort(t testing.TB) uint16 {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -108,7 +108,7 @@ func speakerConfig(port uint16) Configuration {
 	return c
 }
 
-func startSpeaker(t *testing.T, cfg Configuration) *Enforcer {
+func startSpeaker(t testing.TB, cfg Configuration) *Enforcer {
 	t.Helper()
 	e, err := New(cfg, Dependencies{Logger: testLogger(t)})
 	if err != nil {

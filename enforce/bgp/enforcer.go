@@ -48,7 +48,11 @@ type Enforcer struct {
 	// applied is what the last successful Apply left in the RIB, by route
 	// key and fingerprint, to tell drift from our own changes. Only Apply
 	// touches it.
-	applied map[string]string
+	applied map[rkey]appliedRoute
+	// verified is when a pass last read the RIB back.
+	verified time.Time
+	// fps are the fingerprints of the routes we make, by kind and family.
+	fps map[fpKey]uint64
 
 	mu      sync.Mutex // guards srv, cancel and started
 	srv     *server.BgpServer
@@ -87,6 +91,7 @@ func New(cfg Configuration, deps Dependencies) (*Enforcer, error) {
 		return nil, fmt.Errorf("bgp: register metrics: %w", err)
 	}
 	e.m = m
+	e.fps = e.fingerprints()
 	return e, nil
 }
 

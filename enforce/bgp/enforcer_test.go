@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,7 +72,7 @@ func (r *router) routes(t *testing.T) []string {
 	for _, f := range families {
 		err := r.srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_ADJ_IN, Name: "127.0.0.1", Family: f}, func(nlri bgp.NLRI, paths []*apiutil.Path) {
 			for _, p := range paths {
-				out = append(out, routeKey(f, nlri)+" "+fingerprint(f, p.Attrs))
+				out = append(out, f.String()+" "+nlri.String()+" "+describeAttrs(f, p.Attrs))
 			}
 		})
 		if err != nil {
@@ -357,4 +358,32 @@ func TestSpeakerIgnoresRoutesFromRouters(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("speaker RIB holds %d routes learned from the router, want 0", n)
 	}
+}
+
+// describeAttrs renders the attributes the enforcer sets, readably.
+func describeAttrs(family bgp.Family, attrs []bgp.PathAttributeInterface) string {
+	var nh, comms, ext string
+	for _, a := range attrs {
+		switch a := a.(type) {
+		case *bgp.PathAttributeNextHop:
+			nh = a.Value.String()
+		case *bgp.PathAttributeMpReachNLRI:
+			if family.Safi() == bgp.SAFI_UNICAST {
+				nh = a.Nexthop.String()
+			}
+		case *bgp.PathAttributeCommunities:
+			s := make([]string, len(a.Value))
+			for i, c := range a.Value {
+				s[i] = Community(c).String()
+			}
+			comms = strings.Join(s, ",")
+		case *bgp.PathAttributeExtendedCommunities:
+			s := make([]string, len(a.Value))
+			for i, c := range a.Value {
+				s[i] = c.String()
+			}
+			ext = strings.Join(s, ",")
+		}
+	}
+	return fmt.Sprintf("nh=%s comm=%s ext=%s", nh, comms, ext)
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -133,9 +132,6 @@ func (b *bird) established() bool {
 	out, err := b.birdc("show", "protocols", "abuseguard")
 	return err == nil && strings.Contains(out, "Established")
 }
-
-// birdRoute is one route line of `birdc show route`.
-var birdRoute = regexp.MustCompile(`^(\S+)\s+(unicast|blackhole|unreachable|prohibited|flow4|flow6|\S+)?`)
 
 // prefixes lists the networks of table (master4, master6, flowtab4,
 // flowtab6) learned from abuseguard, one entry per route, sorted: a

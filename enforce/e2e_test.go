@@ -360,3 +360,24 @@ func TestE2ERestartsAndSessionLoss(t *testing.T) {
 		t.Fatalf("Neighbors() = %+v, want the edge established with 8 routes over 4 families", ns)
 	}
 }
+
+// TestE2ERouterConnectsToUs configures the speaker to listen and wait
+// (passive), as for routers that must open the session themselves: BIRD
+// dials the speaker's address on port 179.
+func TestE2ERouterConnectsToUs(t *testing.T) {
+	tp := newTopology(t, "")
+	cfg := tp.speakerConfig()
+	cfg.ListenPort = 179
+	cfg.ListenAddresses = []netip.Addr{tp.speaker}
+	cfg.Neighbors[0].Passive = true
+	store := newMemBlocks(abuseguard.Block{CaseID: "AG-P1", Address: server4, Scope: abuseguard.ScopeInbound, Revision: 1})
+	startAbuseguard(t, cfg, store)
+	waitFor(t, 30*time.Second, "route via the session BIRD opened", func() (bool, string) {
+		got := tp.bird.prefixes(t, "master4")
+		return slices.Equal(got, []string{"10.71.2.2/32"}), fmt.Sprint(got)
+	})
+	// The edge's end of the session goes to our port 179: BIRD dialed.
+	if ss := tp.edge.must(t, "ss", "-tn", "state", "established"); !strings.Contains(ss, tp.speaker.String()+":179") {
+		t.Fatalf("the edge's session does not go to the speaker's port 179:\n%s", ss)
+	}
+}

@@ -53,9 +53,9 @@ protocol bgp abuseguard {
 	neighbor {{neighbor}} as 65001;
 	{{password}}
 	ipv4 { import all; export none; gateway recursive; };
-	ipv6 { import all; export none; gateway recursive; };
+	ipv6 { import all; export none; gateway recursive; next hop address fd71:1::1; };
 	flow4 { table flowtab4; import all; export none; };
-	flow6 { table flowtab6; import all; export none; };
+	flow6 { table flowtab6; import all; export none; next hop address fd71:1::1; };
 }
 `
 

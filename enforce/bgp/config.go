@@ -70,9 +70,35 @@ type Configuration struct {
 	//     would drop the access IP's traffic before nftables sees it.
 	Both Method `yaml:"both"`
 
+	// GracefulRestart keeps the routers' copies of our routes while
+	// abuseguard restarts (RFC 4724), so blocks stay in force.
+	GracefulRestart GracefulRestart `yaml:"graceful_restart"`
+
 	// CallTimeout bounds each call into GoBGP, which ignores contexts.
 	// Default 10s.
 	CallTimeout time.Duration `yaml:"call_timeout"`
+}
+
+// GracefulRestart configures BGP graceful restart (RFC 4724) with every
+// neighbor. When abuseguard stops, it closes the sessions without a
+// NOTIFICATION; a router that supports graceful restart (BIRD's default
+// "aware" mode, FRR, Junos with graceful-restart) keeps our routes as stale
+// for RestartTime. When abuseguard is back, it announces every active
+// block again, then End-of-RIB, and the router drops only the stale routes
+// that were not announced again: blocks lifted meanwhile. Routers without
+// graceful restart drop our routes when the session closes, as without
+// this option.
+type GracefulRestart struct {
+	// Enabled turns graceful restart on. Default true.
+	Enabled bool `yaml:"enabled"`
+	// RestartTime is how long the routers keep our routes after the
+	// session closes. Default 120s. Stopping abuseguard for good leaves the
+	// blocks in force this long.
+	RestartTime time.Duration `yaml:"restart_time"`
+	// DeferralTime bounds how long the restarted speaker waits for the
+	// routers' End-of-RIB before it sends its routes anyway (a router that
+	// is down would otherwise hold back every other). Default 10s.
+	DeferralTime time.Duration `yaml:"deferral_time"`
 }
 
 // Neighbor is one edge router.
@@ -188,6 +214,7 @@ func DefaultConfiguration() Configuration {
 		FlowSpecCommunities: []Community{CommunityNoExport},
 		Inbound:             MethodRTBH,
 		Both:                MethodFlowSpec,
+		GracefulRestart:     GracefulRestart{Enabled: true, RestartTime: 120 * time.Second, DeferralTime: 10 * time.Second},
 		CallTimeout:         10 * time.Second,
 	}
 }
@@ -222,6 +249,15 @@ func (c *Configuration) Validate() error {
 	}
 	if c.Both != MethodRTBH && c.Both != MethodFlowSpec && c.Both != MethodRTBHNFTables {
 		add("both: must be flowspec, rtbh or rtbh-nftables, got %q", c.Both)
+	}
+	if gr := c.GracefulRestart; gr.Enabled {
+		// The OPEN message carries the restart time in 12 bits.
+		if gr.RestartTime < time.Second || gr.RestartTime > 4095*time.Second {
+			add("graceful_restart.restart_time: must be from 1s to 4095s")
+		}
+		if gr.DeferralTime < time.Second || gr.DeferralTime > 65535*time.Second {
+			add("graceful_restart.deferral_time: must be from 1s to 65535s")
+		}
 	}
 	if c.CallTimeout <= 0 {
 		add("call_timeout: must be positive")

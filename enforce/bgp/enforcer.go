@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	api "github.com/osrg/gobgp/v4/api"
@@ -58,6 +59,9 @@ type Enforcer struct {
 	srv     *server.BgpServer
 	cancel  context.CancelFunc // ends the peer watch
 	started bool
+
+	// gracefulStop is set when Stop closed the sessions gracefully.
+	gracefulStop atomic.Bool
 
 	peerMu sync.Mutex // guards peers
 	peers  map[netip.Addr]*peerState
@@ -112,7 +116,7 @@ func (e *Enforcer) Start() error {
 	e.started = true
 	// GoBGP logs every FSM step at info; we log session changes ourselves
 	// and keep its warnings and errors.
-	gobgpLog := slog.New(minLevel{slog.LevelWarn, e.log.Handler()}).With("library", "gobgp")
+	gobgpLog := slog.New(minLevel{slog.LevelWarn, e.log.Handler(), &e.gracefulStop}).With("library", "gobgp")
 	srv := server.NewBgpServer(server.LoggerOption(gobgpLog, nil))
 	e.wg.Go(srv.Serve)
 	e.srv = srv
@@ -164,7 +168,7 @@ func (e *Enforcer) configure() error {
 	}
 	for _, n := range e.cfg.Neighbors {
 		if err := e.call(ctx, "add_peer", func() error {
-			return e.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: apiPeer(n)})
+			return e.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: apiPeer(n, e.cfg.GracefulRestart)})
 		}); err != nil {
 			return fmt.Errorf("neighbor %s: %w", n.Address, err)
 		}
@@ -197,7 +201,7 @@ func installImportPolicy(ctx context.Context, srv *server.BgpServer) error {
 }
 
 // apiPeer translates a configured neighbor for GoBGP.
-func apiPeer(n Neighbor) *api.Peer {
+func apiPeer(n Neighbor, gr GracefulRestart) *api.Peer {
 	p := &api.Peer{
 		Conf: &api.PeerConf{
 			NeighborAddress: n.Address.String(),
@@ -221,18 +225,37 @@ func apiPeer(n Neighbor) *api.Peer {
 	if n.MultihopTTL > 0 {
 		p.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: uint32(n.MultihopTTL)}
 	}
+	if gr.Enabled {
+		p.GracefulRestart = &api.GracefulRestart{
+			Enabled:      true,
+			RestartTime:  uint32(gr.RestartTime / time.Second),
+			DeferralTime: uint32(gr.DeferralTime / time.Second),
+			// Every start is a restart as far as the routers can tell:
+			// the Restart State and Forwarding State bits ask them to keep
+			// stale routes until our End-of-RIB rather than drop them
+			// when the session comes up (RFC 4724 §4.2). A router with no
+			// stale routes from us ignores them.
+			LocalRestarting: true,
+		}
+	}
 	for _, f := range n.Families {
 		fam := bgpFamily[f]
-		p.AfiSafis = append(p.AfiSafis, &api.AfiSafi{Config: &api.AfiSafiConfig{
+		af := &api.AfiSafi{Config: &api.AfiSafiConfig{
 			Family:  &api.Family{Afi: api.Family_Afi(fam.Afi()), Safi: api.Family_Safi(fam.Safi())},
 			Enabled: true,
-		}})
+		}}
+		if gr.Enabled {
+			af.MpGracefulRestart = &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}}
+		}
+		p.AfiSafis = append(p.AfiSafis, af)
 	}
 	return p
 }
 
-// Stop closes every session (with a Cease notification, so the routers
-// withdraw our routes at once) and stops the speaker.
+// Stop closes every session and stops the speaker. With graceful restart
+// the sessions close without a NOTIFICATION and the routers keep our routes
+// for the restart time; without it, a Cease makes them withdraw our routes
+// at once.
 func (e *Enforcer) Stop() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -251,6 +274,12 @@ func (e *Enforcer) stopLocked() error {
 	e.srv = nil
 	done := make(chan struct{})
 	go func() {
+		if e.cfg.GracefulRestart.Enabled {
+			// Close the sessions without a NOTIFICATION. srv.Stop below
+			// then finds BGP stopped and only stops the rest.
+			e.gracefulStop.Store(true)
+			srv.StopBgp(context.Background(), &api.StopBgpRequest{AllowGracefulRestart: true})
+		}
 		// Stop makes Serve return and fails calls still waiting in
 		// GoBGP's queue, so e.wg drains.
 		srv.Stop()
@@ -295,20 +324,29 @@ func (e *Enforcer) call(ctx context.Context, name string, f func() error) error 
 	}
 }
 
-// minLevel drops records below a level before they reach the handler.
+// minLevel drops GoBGP's records below a level, and the error GoBGP's Stop
+// logs after a graceful stop has already stopped BGP.
 type minLevel struct {
 	min slog.Level
 	slog.Handler
+	gracefulStop *atomic.Bool
 }
 
 func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= h.min && h.Handler.Enabled(ctx, l)
 }
 
+func (h minLevel) Handle(ctx context.Context, r slog.Record) error {
+	if h.gracefulStop.Load() && r.Message == "failed to stop BGP server" {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
 func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
-	return minLevel{h.min, h.Handler.WithAttrs(as)}
+	return minLevel{h.min, h.Handler.WithAttrs(as), h.gracefulStop}
 }
 
 func (h minLevel) WithGroup(name string) slog.Handler {
-	return minLevel{h.min, h.Handler.WithGroup(name)}
+	return minLevel{h.min, h.Handler.WithGroup(name), h.gracefulStop}
 }

@@ -57,7 +57,7 @@ func startRouter(t *testing.T, speakerAS uint32) *router {
 	}}); err != nil {
 		t.Fatalf("router StartBgp: %v", err)
 	}
-	peer := apiPeer(Neighbor{Address: netip.MustParseAddr("127.0.0.1"), AS: speakerAS, Families: allFamilies, HoldTime: 9 * time.Second, ConnectRetry: 2 * time.Second})
+	peer := apiPeer(Neighbor{Address: netip.MustParseAddr("127.0.0.1"), AS: speakerAS, Families: allFamilies, HoldTime: 9 * time.Second, ConnectRetry: 2 * time.Second}, GracefulRestart{})
 	peer.Transport.PassiveMode = true
 	if err := r.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peer}); err != nil {
 		t.Fatalf("router AddPeer: %v", err)

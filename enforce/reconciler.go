@@ -54,12 +54,19 @@ type loop struct {
 	e       Enforcer
 	trigger chan struct{} // capacity 1: triggers coalesce
 
-	// reported is what the store last accepted per case; only the
-	// loop's goroutine touches it.
-	reported map[string]abuseguard.BlockStatus
+	// reported is what the store last accepted per case, and the pass
+	// that last saw the case desired; only the loop's goroutine touches
+	// it.
+	reported map[string]reported
+	passes   uint64
 
 	mu     sync.Mutex // guards status
 	status EnforcerStatus
+}
+
+type reported struct {
+	status abuseguard.BlockStatus
+	seen   uint64
 }
 
 // EnforcerStatus is the reconciler's view of one enforcer for the operator
@@ -119,7 +126,7 @@ func New(cfg Configuration, deps Dependencies) (*Reconciler, error) {
 		r.loops = append(r.loops, &loop{
 			e:        e,
 			trigger:  make(chan struct{}, 1),
-			reported: make(map[string]abuseguard.BlockStatus),
+			reported: make(map[string]reported),
 			status:   EnforcerStatus{Name: e.Name()},
 		})
 	}
@@ -262,6 +269,12 @@ func (r *Reconciler) pass(ctx context.Context, l *loop, cause string) error {
 // complete returns exactly one status per desired block, in desired's
 // order: an enforcer that failed early may have returned fewer.
 func complete(name string, desired []abuseguard.Block, got []abuseguard.BlockStatus, applyErr error) []abuseguard.BlockStatus {
+	if inOrder(desired, got) {
+		for i := range got {
+			got[i].Enforcer = name
+		}
+		return got
+	}
 	byCase := make(map[string]abuseguard.BlockStatus, len(got))
 	for _, s := range got {
 		byCase[s.CaseID] = s
@@ -281,23 +294,40 @@ func complete(name string, desired []abuseguard.Block, got []abuseguard.BlockSta
 	return out
 }
 
+// inOrder reports whether got has one status per desired block, in order,
+// as enforce.Statuses makes them.
+func inOrder(desired []abuseguard.Block, got []abuseguard.BlockStatus) bool {
+	if len(got) != len(desired) {
+		return false
+	}
+	for i := range got {
+		if got[i].CaseID != desired[i].CaseID {
+			return false
+		}
+	}
+	return true
+}
+
 // record writes the statuses that differ from what the store last
 // accepted. Writing only changes keeps a pass over 10 000 unchanged blocks
 // from rewriting 10 000 rows every ResyncInterval.
 func (r *Reconciler) record(ctx context.Context, l *loop, statuses []abuseguard.BlockStatus) error {
 	var changed []abuseguard.BlockStatus
-	live := make(map[string]bool, len(statuses))
+	l.passes++
 	for _, s := range statuses {
-		live[s.CaseID] = true
-		old, ok := l.reported[s.CaseID]
-		if ok && old.State == s.State && old.Revision == s.Revision && old.Detail == s.Detail {
-			continue
+		r, ok := l.reported[s.CaseID]
+		if ok {
+			r.seen = l.passes
+			l.reported[s.CaseID] = r
+			if old := r.status; old.State == s.State && old.Revision == s.Revision && old.Detail == s.Detail {
+				continue
+			}
 		}
 		changed = append(changed, s)
 	}
-	for id := range l.reported {
-		if !live[id] {
-			delete(l.reported, id)
+	for id, r := range l.reported {
+		if r.seen != l.passes {
+			delete(l.reported, id) // the block is gone
 		}
 	}
 	if len(changed) == 0 {
@@ -308,7 +338,7 @@ func (r *Reconciler) record(ctx context.Context, l *loop, statuses []abuseguard.
 		return fmt.Errorf("record %d statuses: %w", len(changed), err)
 	}
 	for _, s := range changed {
-		l.reported[s.CaseID] = s
+		l.reported[s.CaseID] = reported{status: s, seen: l.passes}
 	}
 	r.m.recorded.WithLabelValues(l.e.Name()).Add(float64(len(changed)))
 	return nil

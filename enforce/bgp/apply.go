@@ -35,12 +35,9 @@ func (e *Enforcer) Apply(ctx context.Context, desired []abuseguard.Block) (enfor
 	targets, invalid := enforce.Plan(desired)
 	plans := make([]plan, len(targets))
 	planOf := make([]int, len(desired))
-	want := make(map[rkey]kind, len(targets))
+	want := make(map[rkey]kind, len(targets)*2)
 	for i, t := range targets {
-		plans[i] = e.planTarget(t)
-		for j, k := range plans[i].keys {
-			want[k] = plans[i].kinds[j]
-		}
+		plans[i] = e.planTarget(t, want)
 		for _, b := range t.Blocks {
 			planOf[b] = i
 		}
@@ -48,6 +45,12 @@ func (e *Enforcer) Apply(ctx context.Context, desired []abuseguard.Block) (enfor
 
 	var res enforce.Result
 	err := e.converge(ctx, want, &res)
+	// The status depends on the method and family only: compute each once.
+	type verdict struct {
+		state  abuseguard.EnforceState
+		detail string
+	}
+	memo := make(map[plan]verdict)
 	res.Statuses = enforce.Statuses(Name, desired, invalid, func(i int) (abuseguard.EnforceState, string) {
 		p := plans[planOf[i]]
 		switch {
@@ -56,7 +59,12 @@ func (e *Enforcer) Apply(ctx context.Context, desired []abuseguard.Block) (enfor
 		case p.state != "":
 			return p.state, p.detail
 		}
-		return e.routeStatus(p)
+		v, ok := memo[p]
+		if !ok {
+			v.state, v.detail = e.routeStatus(p)
+			memo[p] = v
+		}
+		return v.state, v.detail
 	})
 	return res, err
 }
@@ -69,11 +77,9 @@ func (e *Enforcer) Apply(ctx context.Context, desired []abuseguard.Block) (enfor
 // A failed or timed-out call forgets it, and the next pass reads the RIB.
 const verifyEvery = time.Minute
 
-// ribRoute is a route in the speaker's RIB: read back (path set), or known
-// from the last pass (kind set, path built when needed).
+// ribRoute is a route read back from the speaker's RIB.
 type ribRoute struct {
 	fp   uint64
-	kind kind
 	path *apiutil.Path
 }
 
@@ -89,39 +95,45 @@ func (e *Enforcer) converge(ctx context.Context, want map[rkey]kind, res *enforc
 	if srv == nil {
 		return errors.New("speaker not running")
 	}
-	var have map[rkey]ribRoute
+	var withdraw, announce []*apiutil.Path
 	if e.applied == nil || time.Since(e.verified) >= verifyEvery {
-		var err error
-		if have, err = e.rib(ctx, srv); err != nil {
+		have, err := e.rib(ctx, srv)
+		if err != nil {
 			return err
 		}
 		res.Drift = drift(e.applied, have)
 		e.verified = time.Now()
+		for k, h := range have {
+			if _, ok := want[k]; !ok {
+				h.path.Withdrawal = true
+				withdraw = append(withdraw, h.path)
+			}
+		}
+		for k, kd := range want {
+			if h, ok := have[k]; !ok || h.fp != e.wantFP(k, kd) {
+				announce = append(announce, e.path(k, kd))
+			}
+		}
 	} else {
-		have = make(map[rkey]ribRoute, len(e.applied))
 		for k, a := range e.applied {
-			have[k] = ribRoute{fp: a.fp, kind: a.kind}
+			if _, ok := want[k]; !ok {
+				p := e.path(k, a.kind)
+				p.Withdrawal = true
+				withdraw = append(withdraw, p)
+			}
+		}
+		for k, kd := range want {
+			if a, ok := e.applied[k]; !ok || a.fp != e.wantFP(k, kd) {
+				announce = append(announce, e.path(k, kd))
+			}
+		}
+		if len(withdraw)+len(announce) == 0 {
+			return nil // the RIB already holds exactly want
 		}
 	}
 	// Until this pass succeeds, nothing is known about what we applied.
 	e.applied = nil
 
-	var withdraw, announce []*apiutil.Path
-	for k, h := range have {
-		if _, ok := want[k]; !ok {
-			p := h.path
-			if p == nil {
-				p = e.path(k, h.kind)
-			}
-			p.Withdrawal = true
-			withdraw = append(withdraw, p)
-		}
-	}
-	for k, kd := range want {
-		if h, ok := have[k]; !ok || h.fp != e.wantFP(k, kd) {
-			announce = append(announce, e.path(k, kd))
-		}
-	}
 	for b := range slices.Chunk(withdraw, batchSize) {
 		if err := e.call(ctx, "delete_path", func() error {
 			return srv.DeletePath(apiutil.DeletePathRequest{Paths: b})
@@ -224,28 +236,16 @@ func drift(applied map[rkey]appliedRoute, have map[rkey]ribRoute) int {
 	return n
 }
 
-// routeStatus says whether a plan's routes reach a router: applied when,
-// for every family the plan uses, at least one neighbor has an established
-// session with that family negotiated.
+// routeStatus says whether a plan's routes reach a router: applied when at
+// least one neighbor has an established session with the plan's family
+// negotiated.
 func (e *Enforcer) routeStatus(p plan) (abuseguard.EnforceState, string) {
-	var fams []bgp.Family
-	for _, k := range p.keys {
-		if !slices.Contains(fams, k.family) {
-			fams = append(fams, k.family)
-		}
+	up, configured := e.ready(p.family)
+	switch {
+	case configured == 0:
+		return abuseguard.EnforceFailed, fmt.Sprintf("%s: no neighbor is configured for %s", p.method, familyName(p.family))
+	case up == 0:
+		return abuseguard.EnforcePending, fmt.Sprintf("%s: no established session for %s", p.method, familyName(p.family))
 	}
-	minUp, configured := -1, 0
-	for _, f := range fams {
-		up, conf := e.ready(f)
-		if conf == 0 {
-			return abuseguard.EnforceFailed, fmt.Sprintf("%s: no neighbor is configured for %s", p.method, familyName(f))
-		}
-		if up == 0 {
-			return abuseguard.EnforcePending, fmt.Sprintf("%s: no established session for %s", p.method, familyName(f))
-		}
-		if minUp < 0 || up < minUp {
-			minUp, configured = up, conf
-		}
-	}
-	return abuseguard.EnforceApplied, fmt.Sprintf("%s to %d of %d neighbors", p.method, minUp, configured)
+	return abuseguard.EnforceApplied, fmt.Sprintf("%s to %d of %d neighbors", p.method, up, configured)
 }

@@ -35,35 +35,35 @@ const (
 	kindAccept       // FlowSpec without action
 )
 
-// plan is how one target (address) is announced.
+// plan is how one target (address) is announced. All its routes are of
+// one family: the address's IP version, unicast or FlowSpec.
 type plan struct {
-	method string // "rtbh", "flowspec", or "" when BGP announces nothing
-	keys   []rkey
-	kinds  []kind
+	method string     // "rtbh", "flowspec", or "" when BGP announces nothing
+	family bgp.Family // of its routes
 	// state and detail override the computed status when set: an access
 	// IP that cannot be enforced, a block left to nftables.
 	state  abuseguard.EnforceState
 	detail string
 }
 
-func (p *plan) add(k rkey, kd kind) {
-	p.keys = append(p.keys, k)
-	p.kinds = append(p.kinds, kd)
-}
-
 // planTarget decides the routes for one address, following the
-// configured method for its scope. Never a blackhole route together with
-// an access IP: a blackhole route cannot carry an exception.
-func (e *Enforcer) planTarget(t enforce.Target) plan {
+// configured method for its scope, and adds them to want. Never a
+// blackhole route together with an access IP: a blackhole route cannot
+// carry an exception.
+func (e *Enforcer) planTarget(t enforce.Target, want map[rkey]kind) plan {
 	m := e.cfg.Inbound
 	if t.Scope == abuseguard.ScopeBoth {
 		m = e.cfg.Both
 	}
 	var p plan
+	add := func(k rkey, kd kind) {
+		p.family = k.family
+		want[k] = kd
+	}
 	switch {
 	case m == MethodFlowSpec && t.Scope == abuseguard.ScopeInbound:
 		p.method = "flowspec"
-		p.add(flowKey(t.Address, netip.Addr{}), kindDiscard)
+		add(flowKey(t.Address, netip.Addr{}), kindDiscard)
 	case m == MethodFlowSpec:
 		// By RFC 8955 §5.1 rules are ordered component type by component
 		// type, destination prefix first: for equal destinations a rule
@@ -73,21 +73,21 @@ func (e *Enforcer) planTarget(t enforce.Target) plan {
 		// "src=S" (server to access IP). The pair rules carry no action,
 		// which RFC 8955 §7 defines as accept.
 		p.method = "flowspec"
-		p.add(flowKey(t.Address, netip.Addr{}), kindDiscard)
-		p.add(flowKey(netip.Addr{}, t.Address), kindDiscard)
+		add(flowKey(t.Address, netip.Addr{}), kindDiscard)
+		add(flowKey(netip.Addr{}, t.Address), kindDiscard)
 		for _, a := range t.Access {
-			p.add(flowKey(t.Address, a), kindAccept)
-			p.add(flowKey(a, t.Address), kindAccept)
+			add(flowKey(t.Address, a), kindAccept)
+			add(flowKey(a, t.Address), kindAccept)
 		}
 	case m == MethodRTBHNFTables && len(t.Access) > 0:
 		p.state, p.detail = abuseguard.EnforceApplied, "nothing announced: the access IP is enforced by nftables"
 	case m == MethodRTBH && len(t.Access) > 0:
 		p.method = "rtbh"
-		p.add(rtbhKey(t.Address), kindRTBH)
+		add(rtbhKey(t.Address), kindRTBH)
 		p.state, p.detail = abuseguard.EnforceFailed, "rtbh announced, access IP not enforced: a blackhole route cannot carry an exception (needs flowspec or nftables)"
 	default:
 		p.method = "rtbh"
-		p.add(rtbhKey(t.Address), kindRTBH)
+		add(rtbhKey(t.Address), kindRTBH)
 	}
 	return p
 }

@@ -52,8 +52,9 @@ protocol bgp abuseguard {
 	local {{local}} as 65000;
 	neighbor {{neighbor}} as 65001;
 	{{password}}
-	ipv4 { import all; export none; gateway recursive; };
-	ipv6 { import all; export none; gateway recursive; next hop address fd71:1::1; };
+	# Only host routes carrying BLACKHOLE are accepted from abuseguard.
+	ipv4 { import where net.len = 32 && (65535,666) ~ bgp_community; export none; gateway recursive; };
+	ipv6 { import where net.len = 128 && (65535,666) ~ bgp_community; export none; gateway recursive; next hop address fd71:1::1; };
 	flow4 { table flowtab4; import all; export none; };
 	flow6 { table flowtab6; import all; export none; next hop address fd71:1::1; };
 }

@@ -203,6 +203,14 @@ func (c *Community) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// NeedsNFTables reports whether the configured methods rely on the
+// nftables enforcer (both: rtbh-nftables). cmd checks it against the
+// nftables section: without that enforcer, blocks with an access IP would
+// be enforced nowhere.
+func (c *Configuration) NeedsNFTables() bool {
+	return c.Enabled && c.Both == MethodRTBHNFTables
+}
+
 // DefaultConfiguration returns the defaults documented on each field.
 // Neighbor defaults are filled in by Validate, since the neighbor list
 // comes from the file.

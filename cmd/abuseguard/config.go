@@ -5,6 +5,11 @@ import (
 	"fmt"
 	"os"
 
+	"abuseguard/lifecycle"
+	"abuseguard/store"
+	"abuseguard/web"
+	"abuseguard/web/api"
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -14,13 +19,26 @@ import (
 type Configuration struct {
 	// DataDir holds the embedded store, the maildir and other state.
 	DataDir string `yaml:"data_dir"`
+
+	// Store is the store of record (store.Configuration).
+	Store store.Configuration `yaml:"store"`
+	// Lifecycle is policy and safety (lifecycle.Configuration).
+	Lifecycle lifecycle.Configuration `yaml:"lifecycle"`
+	// Web is the HTTP server (web.Configuration).
+	Web web.Configuration `yaml:"web"`
+	// API bounds the JSON API's requests (api.Configuration).
+	API api.Configuration `yaml:"api"`
 }
 
 // defaultConfiguration returns the embedded defaults: a configuration that
 // runs as-is with no external services.
 func defaultConfiguration() Configuration {
 	return Configuration{
-		DataDir: "./abuseguard-data",
+		DataDir:   "./abuseguard-data",
+		Store:     store.DefaultConfiguration(),
+		Lifecycle: lifecycle.DefaultConfiguration(),
+		Web:       web.DefaultConfiguration(),
+		API:       api.DefaultConfiguration(),
 	}
 }
 
@@ -52,6 +70,7 @@ func (c *Configuration) validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir: must not be empty"))
 	}
+	errs = append(errs, c.Store.Validate(), c.Lifecycle.Validate(), c.Web.Validate(), c.API.Validate())
 	return errors.Join(errs...)
 }
 

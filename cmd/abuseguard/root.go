@@ -55,6 +55,14 @@ customer why with the evidence.`,
 	root.AddCommand(
 		newVersionCmd(),
 		newConfigCmd(g),
+		newServeCmd(g),
+		newTokenCmd(g),
+		newStatusCmd(),
+		newCasesCmd(),
+		newBlockCmd(),
+		newUnblockCmd(),
+		newApproveCmd(),
+		newAccessIPCmd(),
 	)
 	return root
 }

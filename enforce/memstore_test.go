@@ -19,12 +19,14 @@ type memBlocks struct {
 	readErr  error // returned by ActiveBlocks when set
 	writes   int   // SetBlockStatuses calls
 	written  int   // statuses written in total
+	// changed is closed at the next change; watchedBlocks exposes it.
+	changed chan struct{}
 }
 
 var _ abuseguard.BlockService = (*memBlocks)(nil)
 
 func newMemBlocks(blocks ...abuseguard.Block) *memBlocks {
-	m := &memBlocks{blocks: make(map[string]abuseguard.Block), statuses: make(map[[2]string]abuseguard.BlockStatus)}
+	m := &memBlocks{blocks: make(map[string]abuseguard.Block), statuses: make(map[[2]string]abuseguard.BlockStatus), changed: make(chan struct{})}
 	for _, b := range blocks {
 		m.blocks[b.CaseID] = b
 	}
@@ -67,6 +69,24 @@ func (m *memBlocks) put(b abuseguard.Block) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.blocks[b.CaseID] = b
+	m.notify()
+}
+
+// notify closes the watch channel, as a commit does; m.mu is held.
+func (m *memBlocks) notify() {
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+// watchedBlocks is a memBlocks that implements abuseguard.BlockWatcher.
+type watchedBlocks struct{ *memBlocks }
+
+var _ abuseguard.BlockWatcher = watchedBlocks{}
+
+func (w watchedBlocks) BlocksChanged() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.changed
 }
 
 // remove deletes a block and its statuses, as an unblock does.
@@ -74,6 +94,7 @@ func (m *memBlocks) remove(caseID string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.blocks, caseID)
+	m.notify()
 	for k := range m.statuses {
 		if k[0] == caseID {
 			delete(m.statuses, k)

@@ -29,7 +29,8 @@ type Dependencies struct {
 }
 
 // Reconciler converges each enforcer to the store's desired blocks: at
-// Start, after every Trigger (coalesced), every ResyncInterval, after a
+// Start, after every Trigger or committed change the store reports
+// (coalesced), every ResyncInterval, after a
 // failure with back-off, and whenever an enforcer reports that its backend
 // changed by itself. Each enforcer has its own goroutine, so a router that
 // does not answer never delays nftables, and the other way round.
@@ -148,8 +149,30 @@ func (r *Reconciler) Start() error {
 		r.wg.Add(1)
 		go r.run(ctx, l)
 	}
+	if w, ok := r.blocks.(abuseguard.BlockWatcher); ok {
+		// Taken before the first passes read the store, so no commit
+		// falls between them and the watch.
+		ch := w.BlocksChanged()
+		r.wg.Go(func() { r.watch(ctx, w, ch) })
+	}
 	r.log.Info("reconciler started", "enforcers", len(r.loops))
 	return nil
+}
+
+// watch triggers a pass at every committed change of the desired set, for
+// stores that tell (abuseguard.BlockWatcher): then nobody needs to call
+// Trigger. The next channel is taken before triggering, so a commit that
+// lands while the pass starts closes it and triggers again.
+func (r *Reconciler) watch(ctx context.Context, w abuseguard.BlockWatcher, ch <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+			ch = w.BlocksChanged()
+			r.Trigger()
+		}
+	}
 }
 
 // Stop ends the goroutines and waits for them; a pass in progress is
@@ -171,8 +194,9 @@ func (r *Reconciler) Stop() error {
 
 // Trigger asks every enforcer for a pass soon. It never blocks: triggers
 // arriving while a pass runs coalesce into one more pass, so a burst of
-// changes costs two passes, not one per change. The lifecycle calls it
-// after every change to the desired set.
+// changes costs two passes, not one per change. A store that implements
+// abuseguard.BlockWatcher triggers by itself; otherwise whoever changes
+// the desired set calls it.
 func (r *Reconciler) Trigger() {
 	for _, l := range r.loops {
 		select {

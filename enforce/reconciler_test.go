@@ -3,6 +3,7 @@ package enforce_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -165,6 +166,29 @@ func TestReconcilerTriggerAppliesWithoutWaiting(t *testing.T) {
 		synctest.Wait()
 		if f.holds(netip.MustParseAddr("198.51.100.1")) {
 			t.Fatalf("block still applied after removal and Trigger")
+		}
+	})
+}
+
+func TestReconcilerWatchesTheStore(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := newMemBlocks()
+		f := newFake("fake")
+		startReconciler(t, watchedBlocks{store}, f)
+		synctest.Wait()
+
+		// No Trigger: the store's change notification is enough.
+		for i, addr := range []string{"198.51.100.1", "198.51.100.2", "198.51.100.3"} {
+			store.put(block(fmt.Sprintf("AG-%d", i), addr))
+			synctest.Wait()
+			if !f.holds(netip.MustParseAddr(addr)) {
+				t.Fatalf("block %s not applied after the store's notification", addr)
+			}
+		}
+		store.remove("AG-1")
+		synctest.Wait()
+		if f.holds(netip.MustParseAddr("198.51.100.2")) {
+			t.Fatalf("block still applied after removal")
 		}
 	})
 }

@@ -31,6 +31,7 @@ router bgp 65000
  no bgp ebgp-requires-policy
  neighbor {{neighbor}} remote-as 65001
  neighbor {{neighbor}} update-source {{local}}
+ neighbor {{neighbor}} password s3cret-md5
  address-family ipv4 unicast
   neighbor {{neighbor}} activate
  exit-address-family
@@ -136,7 +137,9 @@ func TestE2EFRR(t *testing.T) {
 		abuseguard.Block{CaseID: "AG-F1", Address: netip.MustParseAddr("10.71.2.2"), Scope: abuseguard.ScopeInbound, Revision: 1},
 		abuseguard.Block{CaseID: "AG-N1", Address: netip.MustParseAddr("10.71.2.4"), Scope: abuseguard.ScopeBoth, AccessIP: netip.MustParseAddr("10.71.1.3"), Revision: 1},
 	)
-	startAbuseguard(t, tp.speakerConfig(), store)
+	cfg := tp.speakerConfig()
+	cfg.Neighbors[0].Password = "s3cret-md5"
+	startAbuseguard(t, cfg, store)
 	waitFor(t, 30*time.Second, "blackhole route in FRR", func() (bool, string) {
 		out, _ := f.vtysh("bgpd", "show bgp ipv4 unicast 10.71.2.2/32")
 		return strings.Contains(out, "blackhole") && strings.Contains(out, "no-export"), out

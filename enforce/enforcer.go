@@ -3,8 +3,8 @@
 // The store of record holds the desired blocks (abuseguard.BlockService);
 // each Enforcer (the BGP speaker in enforce/bgp, nftables in enforce/nft)
 // owns one backend. The Reconciler hands every enforcer the complete desired
-// set at start, after every change (Trigger), periodically, and when the
-// backend reports that it came back; the enforcer compares it with what the
+// set at start, after every change (the store's change notification, or
+// Trigger), periodically, and when the backend reports that it came back; the enforcer compares it with what the
 // backend actually holds and adds and removes the difference. Nothing is
 // fire-and-forget: a lost withdrawal is found again on the next pass, and a
 // pass that changes nothing is cheap.

@@ -14,7 +14,7 @@ cd "$(dirname "$0")"
 
 # Debian packages the tests start for real (see ../shared/DEPENDENCIES.md).
 packages=(
-	iproute2 iputils-ping traceroute netcat-openbsd # namespaces, reachability checks
+	iproute2 iputils-ping traceroute netcat-openbsd curl # namespaces, reachability, HTTP in scenarios
 	tcpdump tshark                                  # captures inside test namespaces
 	nmap hping3                                     # real scanners for detector tests
 	softflowd pmacct nfdump                         # real flow exporters

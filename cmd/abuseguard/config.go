@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"abuseguard/inventory"
 	"abuseguard/lifecycle"
 	"abuseguard/store"
 	"abuseguard/web"
@@ -19,6 +20,13 @@ import (
 type Configuration struct {
 	// DataDir holds the embedded store, the maildir and other state.
 	DataDir string `yaml:"data_dir"`
+
+	// Inventory is the provider's address space, customers and servers
+	// (inventory.Configuration; docs/inventory.md).
+	Inventory inventory.Configuration `yaml:"inventory"`
+	// HostGroups are sets of prefixes sharing thresholds and policy. The
+	// group "default" holds every address no other group claims.
+	HostGroups []hostGroupConfiguration `yaml:"host_groups"`
 
 	// Store is the store of record (store.Configuration).
 	Store store.Configuration `yaml:"store"`
@@ -35,6 +43,7 @@ type Configuration struct {
 func defaultConfiguration() Configuration {
 	return Configuration{
 		DataDir:   "./abuseguard-data",
+		Inventory: inventory.DefaultConfiguration(),
 		Store:     store.DefaultConfiguration(),
 		Lifecycle: lifecycle.DefaultConfiguration(),
 		Web:       web.DefaultConfiguration(),
@@ -43,7 +52,9 @@ func defaultConfiguration() Configuration {
 }
 
 // loadConfiguration reads path (or nothing, when path is "") over the
-// defaults, rejects unknown keys, resolves inheritance and validates.
+// defaults, rejects unknown keys, resolves inheritance and validates. The
+// inventory is checked by building it (buildInventory), which config check
+// does too.
 func loadConfiguration(path string) (Configuration, error) {
 	cfg := defaultConfiguration()
 	if path != "" {
@@ -71,6 +82,12 @@ func (c *Configuration) validate() error {
 		errs = append(errs, errors.New("data_dir: must not be empty"))
 	}
 	errs = append(errs, c.Store.Validate(), c.Lifecycle.Validate(), c.Web.Validate(), c.API.Validate())
+	groups := c.hostGroupNames()
+	for name := range c.Lifecycle.Policy.HostGroups {
+		if !groups[name] {
+			errs = append(errs, fmt.Errorf("lifecycle.policy.host_groups.%s: no host group of that name in host_groups", name))
+		}
+	}
 	return errors.Join(errs...)
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"abuseguard"
+	"abuseguard/inventory"
 	"abuseguard/lifecycle"
 	"abuseguard/store"
 	"abuseguard/web/api"
@@ -31,7 +32,14 @@ func TestOperatorCLI(t *testing.T) {
 	defer s.Close()
 	cfg := lifecycle.DefaultConfiguration()
 	cfg.WarmUp = 0
-	l, err := lifecycle.New(log, cfg, lifecycle.Dependencies{Store: s, Inventory: detectionInventory{}})
+	invCfg := inventory.DefaultConfiguration()
+	invCfg.Customers = []abuseguard.Customer{{ID: "C1", Name: "Cee One", Email: "c1@example.net", Language: abuseguard.LanguageEnglish}}
+	invCfg.Servers = []abuseguard.Server{{ID: "S1", CustomerID: "C1", Prefixes: []netip.Prefix{netip.MustParsePrefix("100.70.0.10/32")}}}
+	inv, err := inventory.New(invCfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := lifecycle.New(log, cfg, lifecycle.Dependencies{Store: s, Inventory: lifecycleInventory{inv}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"path/filepath"
 	"time"
 
+	"abuseguard/inventory"
 	"abuseguard/lifecycle"
 	"abuseguard/store"
 	"abuseguard/web"
@@ -38,7 +38,11 @@ Components start in order and stop in reverse on SIGINT or SIGTERM.`,
 			if err != nil {
 				return err
 			}
-			return serve(cmd.Context(), log, cfg)
+			inv, err := buildInventory(cfg, g.configFile)
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), log, cfg, inv)
 		},
 	}
 }
@@ -52,7 +56,7 @@ type component struct {
 
 // serve wires the components, starts them in order, waits for ctx and
 // stops them in reverse; a failed start unwinds what already started.
-func serve(ctx context.Context, log *slog.Logger, cfg Configuration) error {
+func serve(ctx context.Context, log *slog.Logger, cfg Configuration, inv *inventory.Inventory) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -62,7 +66,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg Configuration) error {
 	}
 	defer s.Close()
 	life, err := lifecycle.New(log.With("component", "lifecycle"), cfg.Lifecycle, lifecycle.Dependencies{
-		Store: s, Inventory: detectionInventory{}, Registerer: reg,
+		Store: s, Inventory: lifecycleInventory{inv}, Registerer: reg,
 	})
 	if err != nil {
 		return err
@@ -132,16 +136,3 @@ func storePath(cfg Configuration) string {
 	}
 	return filepath.Join(cfg.DataDir, cfg.Store.Path)
 }
-
-// detectionInventory stands in for package inventory until the lead wires
-// it (its section of the configuration lands separately): it knows no
-// address, so cases take the server and customer the detection carries,
-// nothing is protected, and only the reserved ranges are refused as access
-// IPs. Replace it with an adapter over inventory.Table.
-type detectionInventory struct{}
-
-func (detectionInventory) Locate(netip.Addr) (lifecycle.Location, bool) {
-	return lifecycle.Location{}, false
-}
-func (detectionInventory) Protected(netip.Addr) bool     { return false }
-func (detectionInventory) ProviderSpace(netip.Addr) bool { return false }

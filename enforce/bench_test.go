@@ -184,7 +184,7 @@ func BenchmarkBIRD10000(b *testing.B) {
 // (the start resync), then a pass that changes one block.
 func BenchmarkNFTables10000(b *testing.B) {
 	needRoot(b, "nft")
-	ns := newNetns(b, "nbench")
+	ns := newNS(b, "nbench")
 	desired := make([]abuseguard.Block, 10000)
 	for i := range desired {
 		desired[i] = abuseguard.Block{CaseID: fmt.Sprintf("AG-B%d", i), Address: hostN(i), Scope: abuseguard.ScopeBoth, AccessIP: netip.MustParseAddr("10.99.0.1"), Revision: 1}
@@ -193,7 +193,7 @@ func BenchmarkNFTables10000(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		cfg := nft.DefaultConfiguration()
-		cfg.Enabled, cfg.NetNS = true, "/run/netns/"+ns.name
+		cfg.Enabled, cfg.NetNS = true, "/run/netns/"+ns.Name
 		e, err := nft.New(cfg, nft.Dependencies{Logger: testLogger(b)})
 		if err != nil {
 			b.Fatal(err)

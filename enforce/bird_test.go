@@ -2,26 +2,25 @@ package enforce_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"abuseguard/testutil/netns"
 )
 
 // bird is a BIRD 2 daemon running in a namespace as the edge router.
 type bird struct {
-	ns   *netns
+	ns   *netns.NS
 	dir  string
 	sock string
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc *netns.Proc // nil while stopped
 }
 
 // birdConfig is the edge router's configuration: one BGP session with
@@ -62,11 +61,10 @@ protocol bgp abuseguard {
 
 // startBird writes the configuration and starts BIRD in ns; it is killed
 // at the end of the test.
-func startBird(t testing.TB, ns *netns, local, neighbor netip.Addr, password string) *bird {
+func startBird(t testing.TB, ns *netns.NS, local, neighbor netip.Addr, password string) *bird {
 	t.Helper()
-	if _, err := exec.LookPath("bird"); err != nil {
-		t.Skip("needs bird (Debian package bird2)")
-	}
+	netns.RequireTool(t, "bird")
+	netns.RequireTool(t, "birdc")
 	dir := t.TempDir()
 	pw := ""
 	if password != "" {
@@ -78,20 +76,14 @@ func startBird(t testing.TB, ns *netns, local, neighbor netip.Addr, password str
 	}
 	b := &bird{ns: ns, dir: dir, sock: filepath.Join(dir, "bird.ctl")}
 	b.start(t)
-	t.Cleanup(func() { b.stop(t) })
 	return b
 }
 
 // start runs BIRD in the foreground and waits until it answers.
 func (b *bird) start(t testing.TB) {
 	t.Helper()
-	b.cmd = exec.Command("ip", "netns", "exec", b.ns.name, "bird", "-f", "-c", filepath.Join(b.dir, "bird.conf"), "-s", b.sock)
-	b.cmd.Stderr = &testWriter{t: t, prefix: "bird: "}
-	if err := b.cmd.Start(); err != nil {
-		t.Fatalf("start bird: %v", err)
-	}
-	b.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(b.cmd, b.done)
+	// The harness stops it at the end of the test if it still runs.
+	b.proc = b.ns.Start(t, "bird", "-f", "-c", filepath.Join(b.dir, "bird.conf"), "-s", b.sock)
 	waitFor(t, 10*time.Second, "bird answers", func() (bool, string) {
 		out, err := b.birdc("show", "status")
 		return err == nil && strings.Contains(out, "Daemon is up"), out
@@ -101,22 +93,22 @@ func (b *bird) start(t testing.TB) {
 // stop ends BIRD (SIGTERM: it closes its sessions) and waits for it.
 func (b *bird) stop(t testing.TB) {
 	t.Helper()
-	if b.cmd == nil {
+	if b.proc == nil {
 		return
 	}
-	b.cmd.Process.Signal(syscall.SIGTERM)
+	b.proc.Signal(syscall.SIGTERM)
 	select {
-	case <-b.done:
+	case <-b.proc.Done():
 	case <-time.After(10 * time.Second):
-		b.cmd.Process.Kill()
-		<-b.done
+		b.proc.Signal(syscall.SIGKILL)
+		<-b.proc.Done()
 	}
-	b.cmd = nil
+	b.proc = nil
 }
 
 // birdc runs a BIRD client command.
 func (b *bird) birdc(args ...string) (string, error) {
-	return b.ns.exec(context.Background(), "birdc", append([]string{"-s", b.sock}, args...)...)
+	return out(b.ns, "birdc", append([]string{"-s", b.sock}, args...)...)
 }
 
 func (b *bird) mustBirdc(t testing.TB, args ...string) string {
@@ -156,19 +148,6 @@ func (b *bird) prefixes(t testing.TB, table string) []string {
 	}
 	slices.Sort(nets)
 	return nets
-}
-
-// testWriter sends a process's output to the test log.
-type testWriter struct {
-	t      testing.TB
-	prefix string
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
-		w.t.Log(w.prefix + line)
-	}
-	return len(p), nil
 }
 
 // waitFor polls cond until it holds or timeout passes; what is shown in

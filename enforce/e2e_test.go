@@ -1,11 +1,14 @@
 package enforce_test
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"os"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 	"abuseguard"
 	"abuseguard/enforce"
 	"abuseguard/enforce/bgp"
+	"abuseguard/testutil/netns"
 )
 
 // The end-to-end tests build, in network namespaces,
@@ -42,7 +46,7 @@ var (
 )
 
 type topology struct {
-	inet, edge, srv *netns
+	inet, edge, srv *netns.NS
 	bird            *bird
 	speaker, router netip.Addr // the control link's two ends
 }
@@ -50,21 +54,34 @@ type topology struct {
 // newTopology builds the namespaces and starts BIRD in the edge.
 func newTopology(t testing.TB, password string) *topology {
 	t.Helper()
-	needRoot(t, "bird", "birdc", "ping", "nc", "traceroute", "nft")
-	tp := &topology{inet: newNetns(t, "inet"), edge: newNetns(t, "edge"), srv: newNetns(t, "srv")}
-	link(t, tp.inet, "eth0", []string{"10.71.1.2/24", "10.71.1.3/24", "fd71:1::2/64", "fd71:1::3/64"}, tp.edge, "inet0", []string{"10.71.1.1/24", "fd71:1::1/64"})
-	link(t, tp.srv, "eth0", []string{"10.71.2.2/24", "fd71:2::2/64"}, tp.edge, "srv0", []string{"10.71.2.1/24", "fd71:2::1/64"})
-	n := os.Getpid()%250 + 1
-	tp.speaker = netip.MustParseAddr(fmt.Sprintf("169.254.%d.1", n))
-	tp.router = netip.MustParseAddr(fmt.Sprintf("169.254.%d.2", n))
-	link(t, nil, nsPrefix+"-c", []string{tp.speaker.String() + "/30"}, tp.edge, "ctl0", []string{tp.router.String() + "/30"})
-	tp.inet.must(t, "ip", "route", "add", "default", "via", "10.71.1.1")
-	tp.inet.must(t, "ip", "-6", "route", "add", "default", "via", "fd71:1::1")
-	tp.srv.must(t, "ip", "route", "add", "default", "via", "10.71.2.1")
-	tp.srv.must(t, "ip", "-6", "route", "add", "default", "via", "fd71:2::1")
-	tp.edge.must(t, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+	needRoot(t, "bird", "birdc", "ping", "traceroute", "nft")
+	tp := &topology{inet: newNS(t, "inet"), edge: newNS(t, "edge"), srv: newNS(t, "srv")}
+	netns.Link(t, tp.inet, tp.edge, prefixes("10.71.1.2/24", "10.71.1.3/24", "fd71:1::2/64", "fd71:1::3/64"), prefixes("10.71.1.1/24", "fd71:1::1/64"))
+	netns.Link(t, tp.srv, tp.edge, prefixes("10.71.2.2/24", "fd71:2::2/64"), prefixes("10.71.2.1/24", "fd71:2::1/64"))
+	tp.speaker, tp.router = controlLink(t, tp.edge)
+	tp.inet.Route(t, netip.MustParsePrefix("0.0.0.0/0"), netip.MustParseAddr("10.71.1.1"))
+	tp.inet.Route(t, netip.MustParsePrefix("::/0"), netip.MustParseAddr("fd71:1::1"))
+	tp.srv.Route(t, netip.MustParsePrefix("0.0.0.0/0"), netip.MustParseAddr("10.71.2.1"))
+	tp.srv.Route(t, netip.MustParsePrefix("::/0"), netip.MustParseAddr("fd71:2::1"))
+	tp.edge.Forwarding(t)
 	tp.bird = startBird(t, tp.edge, tp.router, tp.speaker, password)
 	return tp
+}
+
+// controlLinks counts the links to the root namespace this process made:
+// each gets its own /30 of 169.254.0.0/16, starting from one derived from
+// the process id, so concurrent test binaries rarely meet.
+var controlLinks atomic.Int32
+
+// controlLink joins edge to the root namespace, where the speaker lives,
+// and returns the speaker's and the router's addresses on it.
+func controlLink(t testing.TB, edge *netns.NS) (speaker, router netip.Addr) {
+	t.Helper()
+	n := (os.Getpid() + int(controlLinks.Add(1))) % (250 * 64)
+	base := netip.AddrFrom4([4]byte{169, 254, byte(n/64 + 1), byte(n%64) * 4})
+	speaker, router = base.Next(), base.Next().Next()
+	netns.Link(t, nil, edge, []netip.Prefix{netip.PrefixFrom(speaker, 30)}, []netip.Prefix{netip.PrefixFrom(router, 30)})
+	return speaker, router
 }
 
 // speakerConfig is the speaker's configuration for the topology.
@@ -147,29 +164,35 @@ func waitStatus(t *testing.T, store *memBlocks, caseID string, state abuseguard.
 }
 
 // reach reports whether from can ping to (one packet, 1 s) and open a
-// TCP connection to port 8080 on it, from the source address src.
-func reach(t *testing.T, from, to *netns, src, dst netip.Addr) (ping, tcp bool) {
+// TCP connection to port 8080 on it (within 1 s), from the source address
+// src.
+func reach(t *testing.T, from, to *netns.NS, src, dst netip.Addr) (ping, tcp bool) {
 	t.Helper()
-	ping = from.ok("ping", "-n", "-c", "1", "-W", "1", "-I", src.String(), dst.String())
-	// A listener answers one connection; -w bounds the attempt.
-	lst := startListener(t, to, dst)
-	defer lst()
-	tcp = from.ok("nc", "-z", "-w", "1", "-s", src.String(), dst.String(), "8080")
-	return ping, tcp
+	ping = succeeds(from, "ping", "-n", "-c", "1", "-W", "1", "-I", src.String(), dst.String())
+	listen(t, to, dst)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	c, err := from.Dial(ctx, "tcp", netip.AddrPortFrom(src, 0), netip.AddrPortFrom(dst, 8080))
+	if err == nil {
+		c.Close()
+	}
+	return ping, err == nil
 }
 
-// startListener runs `nc -l` on addr:8080 in ns until the returned func.
-func startListener(t *testing.T, ns *netns, addr netip.Addr) func() {
+// listeners holds the TCP listeners reach opened, by namespace and
+// address: one per pair for the whole test, closed at its end.
+var listeners sync.Map
+
+// listen makes ns accept TCP connections on addr:8080.
+func listen(t *testing.T, ns *netns.NS, addr netip.Addr) {
 	t.Helper()
-	cmd := execInNs(ns, "nc", "-l", "-k", "-s", addr.String(), "-p", "8080")
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start listener: %v", err)
+	key := ns.Name + "|" + addr.String()
+	if _, ok := listeners.Load(key); ok {
+		return
 	}
-	waitFor(t, 5*time.Second, "listener", func() (bool, string) {
-		out, _ := ns.exec(t.Context(), "ss", "-ltn")
-		return strings.Contains(out, ":8080"), out
-	})
-	return func() { cmd.Process.Kill(); cmd.Wait() }
+	ln := ns.Listen(t, "tcp", netip.AddrPortFrom(addr, 8080).String())
+	netns.ServeClose(t, ln)
+	listeners.Store(key, ln)
 }
 
 func TestE2EBlackholeIncomingFlood(t *testing.T) {
@@ -201,8 +224,8 @@ func TestE2EBlackholeIncomingFlood(t *testing.T) {
 		}
 	}
 	waitFor(t, 10*time.Second, "kernel routes", func() (bool, string) {
-		k4 := tp.edge.must(t, "ip", "route", "show", "10.71.2.2/32")
-		k6 := tp.edge.must(t, "ip", "-6", "route", "show", "fd71:2::2/128")
+		k4 := mustOut(t, tp.edge, "ip", "route", "show", "10.71.2.2/32")
+		k6 := mustOut(t, tp.edge, "ip", "-6", "route", "show", "fd71:2::2/128")
 		return strings.HasPrefix(k4, "prohibit 10.71.2.2") && strings.HasPrefix(k6, "prohibit fd71:2::2"), k4 + k6
 	})
 	// What the customer sees (DESIGN.md §1): the trace ends at the edge
@@ -214,7 +237,7 @@ func TestE2EBlackholeIncomingFlood(t *testing.T) {
 	// One probe at a time (-N 1), retried while the bucket refills.
 	var trace string
 	waitFor(t, 10*time.Second, "traceroute ends at the edge with !X", func() (bool, string) {
-		trace, _ = tp.inet.exec(t.Context(), "traceroute", "-n", "-N", "1", "-q", "1", "-w", "1", "-m", "5", server4.String())
+		trace, _ = out(tp.inet, "traceroute", "-n", "-N", "1", "-q", "1", "-w", "1", "-m", "5", server4.String())
 		lines := strings.Split(strings.TrimSpace(trace), "\n")
 		last := lines[len(lines)-1]
 		return len(lines) == 2 && strings.Contains(last, edgeInet.String()) && strings.Contains(last, "!X"), trace
@@ -224,7 +247,7 @@ func TestE2EBlackholeIncomingFlood(t *testing.T) {
 	if ping, tcp := reach(t, tp.inet, tp.srv, inetHost, server4); ping || tcp {
 		t.Fatalf("while blocked: ping %v, tcp %v; want neither to reach the server", ping, tcp)
 	}
-	if ping6 := tp.inet.ok("ping", "-n", "-c", "1", "-W", "1", server6.String()); ping6 {
+	if ping6 := succeeds(tp.inet, "ping", "-n", "-c", "1", "-W", "1", server6.String()); ping6 {
 		t.Fatalf("while blocked: IPv6 ping reached the server")
 	}
 
@@ -277,7 +300,7 @@ func TestE2EFlowSpecWithAccessIP(t *testing.T) {
 
 	checks := []struct {
 		name      string
-		from, to  *netns
+		from, to  *netns.NS
 		src, dst  netip.Addr
 		wantReach bool
 	}{
@@ -415,7 +438,7 @@ func TestE2ERouterConnectsToUs(t *testing.T) {
 		return slices.Equal(got, []string{"10.71.2.2/32"}), fmt.Sprint(got)
 	})
 	// The edge's end of the session goes to our port 179: BIRD dialed.
-	if ss := tp.edge.must(t, "ss", "-tn", "state", "established"); !strings.Contains(ss, tp.speaker.String()+":179") {
+	if ss := mustOut(t, tp.edge, "ss", "-tn", "state", "established"); !strings.Contains(ss, tp.speaker.String()+":179") {
 		t.Fatalf("the edge's session does not go to the speaker's port 179:\n%s", ss)
 	}
 }

@@ -5,7 +5,8 @@ import (
 	"cmp"
 	"fmt"
 	"net/netip"
-	"os/exec"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -114,15 +115,12 @@ func enforceFlowSpec(t *testing.T, tp *topology) {
 		}
 	}
 	b.WriteString(" }\n}\n")
-	cmd := execInNs(tp.edge, "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(b.String())
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("nft -f in edge: %v: %s\n%s", err, out, b.String())
+	file := filepath.Join(t.TempDir(), "flowspec.nft")
+	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := out(tp.edge, "nft", "-f", file); err != nil {
+		t.Fatalf("nft -f in edge: %v\n%s", err, b.String())
 	}
 	t.Logf("FlowSpec enforced in the edge:\n%s", b.String())
-}
-
-// execInNs returns a command that runs inside ns.
-func execInNs(ns *netns, name string, args ...string) *exec.Cmd {
-	return exec.Command("ip", append([]string{"netns", "exec", ns.name, name}, args...)...)
 }

@@ -1,26 +1,22 @@
 package enforce_test
 
 import (
-	"context"
-	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"abuseguard"
+	"abuseguard/testutil/netns"
 )
 
 // frr runs FRR's zebra, staticd and bgpd in a namespace as a second,
 // stricter edge router (it applies RFC 7999's NO_EXPORT itself).
 type frr struct {
-	ns   *netns
-	dir  string
-	cmds []*exec.Cmd
+	ns  *netns.NS
+	dir string
 }
 
 const frrBGP = `frr defaults traditional
@@ -50,16 +46,14 @@ const frrStatic = `ip route 192.0.2.1/32 blackhole
 ipv6 route 100::1/128 blackhole
 `
 
-func startFRR(t testing.TB, ns *netns, local, neighbor netip.Addr) *frr {
+func startFRR(t testing.TB, ns *netns.NS, local, neighbor netip.Addr) *frr {
 	t.Helper()
-	for _, d := range []string{"zebra", "staticd", "bgpd"} {
-		if _, err := os.Stat("/usr/lib/frr/" + d); err != nil {
-			t.Skip("needs FRR (Debian package frr)")
-		}
+	for _, d := range []string{"/usr/lib/frr/zebra", "/usr/lib/frr/staticd", "/usr/lib/frr/bgpd", "vtysh"} {
+		netns.RequireTool(t, d)
 	}
 	// FRR's daemons drop to the frr user, which must reach the files:
 	// t.TempDir's parent is private to root.
-	dir, err := os.MkdirTemp("", nsPrefix+"-frr-")
+	dir, err := os.MkdirTemp("", "agh7-frr-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,16 +77,10 @@ func startFRR(t testing.TB, ns *netns, local, neighbor netip.Addr) *frr {
 		{"staticd", []string{"-f", write("staticd.conf", frrStatic), "-z", zsock}},
 		{"bgpd", []string{"-f", write("bgpd.conf", frrBGP), "-z", zsock, "-p", "179", "-S"}},
 	}
-	t.Cleanup(func() { f.stop() })
 	for _, d := range daemons {
-		args := append([]string{"netns", "exec", ns.name, "/usr/lib/frr/" + d.name,
-			"-i", filepath.Join(f.dir, d.name+".pid"), "--vty_socket", f.dir, "-P", "0"}, d.args...)
-		cmd := exec.Command("ip", args...)
-		cmd.Stderr = &testWriter{t: t, prefix: d.name + ": "}
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start %s: %v", d.name, err)
-		}
-		f.cmds = append(f.cmds, cmd)
+		// The harness ends them with the test.
+		ns.Start(t, "/usr/lib/frr/"+d.name, append([]string{
+			"-i", filepath.Join(f.dir, d.name+".pid"), "--vty_socket", f.dir, "-P", "0"}, d.args...)...)
 		waitFor(t, 10*time.Second, d.name+" answers", func() (bool, string) {
 			out, err := f.vtysh(d.name, "show version")
 			return err == nil, out
@@ -102,22 +90,7 @@ func startFRR(t testing.TB, ns *netns, local, neighbor netip.Addr) *frr {
 }
 
 func (f *frr) vtysh(daemon, command string) (string, error) {
-	return f.ns.exec(context.Background(), "vtysh", "--vty_socket", f.dir, "-d", daemon, "-c", command)
-}
-
-func (f *frr) stop() {
-	for i := len(f.cmds) - 1; i >= 0; i-- {
-		f.cmds[i].Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func(c *exec.Cmd) { c.Wait(); close(done) }(f.cmds[i])
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			f.cmds[i].Process.Kill()
-			<-done
-		}
-	}
-	f.cmds = nil
+	return out(f.ns, "vtysh", "--vty_socket", f.dir, "-d", daemon, "-c", command)
 }
 
 // TestE2EFRR checks the announcements against FRR 8.4 as a second, stricter
@@ -125,12 +98,9 @@ func (f *frr) stop() {
 // communities, and the FlowSpec rules (three with a destination, three with
 // a source, two of them discarding) are received.
 func TestE2EFRR(t *testing.T) {
-	needRoot(t, "vtysh")
-	tp := &topology{edge: newNetns(t, "fedge")}
-	n := os.Getpid()%250 + 1
-	tp.speaker = netip.MustParseAddr(fmt.Sprintf("169.254.%d.5", n))
-	tp.router = netip.MustParseAddr(fmt.Sprintf("169.254.%d.6", n))
-	link(t, nil, nsPrefix+"-f", []string{tp.speaker.String() + "/30"}, tp.edge, "ctl0", []string{tp.router.String() + "/30"})
+	needRoot(t)
+	tp := &topology{edge: newNS(t, "fedge")}
+	tp.speaker, tp.router = controlLink(t, tp.edge)
 	f := startFRR(t, tp.edge, tp.router, tp.speaker)
 
 	store := newMemBlocks(
@@ -144,7 +114,7 @@ func TestE2EFRR(t *testing.T) {
 		out, _ := f.vtysh("bgpd", "show bgp ipv4 unicast 10.71.2.2/32")
 		return strings.Contains(out, "blackhole") && strings.Contains(out, "no-export"), out
 	})
-	t.Logf("show bgp ipv4 unicast 10.71.2.2/32:\n%s", must(t, "ip", "netns", "exec", tp.edge.name, "vtysh", "--vty_socket", f.dir, "-d", "bgpd", "-c", "show bgp ipv4 unicast 10.71.2.2/32"))
+	t.Logf("show bgp ipv4 unicast 10.71.2.2/32:\n%s", mustOut(t, tp.edge, "vtysh", "--vty_socket", f.dir, "-d", "bgpd", "-c", "show bgp ipv4 unicast 10.71.2.2/32"))
 	// Measured, not asserted: FRR 8.4's zebra keeps a BGP route whose next
 	// hop resolves through a blackhole static route "inactive" and installs
 	// nothing in the kernel (docs/enforcement.md).
@@ -155,5 +125,5 @@ func TestE2EFRR(t *testing.T) {
 		return strings.Count(out, "Destination Address") == 3 && strings.Count(out, "Source Address") == 3 &&
 			strings.Count(out, "rate 0.000000") == 2, out
 	})
-	t.Logf("show bgp ipv4 flowspec detail:\n%s", must(t, "ip", "netns", "exec", tp.edge.name, "vtysh", "--vty_socket", f.dir, "-d", "bgpd", "-c", "show bgp ipv4 flowspec detail"))
+	t.Logf("show bgp ipv4 flowspec detail:\n%s", mustOut(t, tp.edge, "vtysh", "--vty_socket", f.dir, "-d", "bgpd", "-c", "show bgp ipv4 flowspec detail"))
 }

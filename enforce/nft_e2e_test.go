@@ -15,6 +15,7 @@ import (
 
 	"abuseguard"
 	"abuseguard/enforce/nft"
+	"abuseguard/testutil/netns"
 )
 
 // The nftables test runs the enforcer against the kernel of a router
@@ -24,28 +25,28 @@ import (
 //	cli (10.72.1.2 other, 10.72.1.3 access) ── rtr (nftables) ── srv (10.72.2.2, .3)
 
 type nftTopology struct {
-	cli, rtr, srv *netns
+	cli, rtr, srv *netns.NS
 }
 
 func newNFTTopology(t *testing.T) *nftTopology {
 	t.Helper()
-	needRoot(t, "nft", "ping", "nc")
-	tp := &nftTopology{cli: newNetns(t, "ncli"), rtr: newNetns(t, "nrtr"), srv: newNetns(t, "nsrv")}
-	link(t, tp.cli, "eth0", []string{"10.72.1.2/24", "10.72.1.3/24", "fd72:1::2/64", "fd72:1::3/64"}, tp.rtr, "cli0", []string{"10.72.1.1/24", "fd72:1::1/64"})
-	link(t, tp.srv, "eth0", []string{"10.72.2.2/24", "10.72.2.3/24", "fd72:2::2/64"}, tp.rtr, "srv0", []string{"10.72.2.1/24", "fd72:2::1/64"})
-	tp.cli.must(t, "ip", "route", "add", "default", "via", "10.72.1.1")
-	tp.cli.must(t, "ip", "-6", "route", "add", "default", "via", "fd72:1::1")
-	tp.srv.must(t, "ip", "route", "add", "default", "via", "10.72.2.1")
-	tp.srv.must(t, "ip", "-6", "route", "add", "default", "via", "fd72:2::1")
-	tp.rtr.must(t, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+	needRoot(t, "nft", "ping")
+	tp := &nftTopology{cli: newNS(t, "ncli"), rtr: newNS(t, "nrtr"), srv: newNS(t, "nsrv")}
+	netns.Link(t, tp.cli, tp.rtr, prefixes("10.72.1.2/24", "10.72.1.3/24", "fd72:1::2/64", "fd72:1::3/64"), prefixes("10.72.1.1/24", "fd72:1::1/64"))
+	netns.Link(t, tp.srv, tp.rtr, prefixes("10.72.2.2/24", "10.72.2.3/24", "fd72:2::2/64"), prefixes("10.72.2.1/24", "fd72:2::1/64"))
+	tp.cli.Route(t, netip.MustParsePrefix("0.0.0.0/0"), netip.MustParseAddr("10.72.1.1"))
+	tp.cli.Route(t, netip.MustParsePrefix("::/0"), netip.MustParseAddr("fd72:1::1"))
+	tp.srv.Route(t, netip.MustParsePrefix("0.0.0.0/0"), netip.MustParseAddr("10.72.2.1"))
+	tp.srv.Route(t, netip.MustParsePrefix("::/0"), netip.MustParseAddr("fd72:2::1"))
+	tp.rtr.Forwarding(t)
 	return tp
 }
 
-func startNFT(t *testing.T, ns *netns) *nft.Enforcer {
+func startNFT(t *testing.T, ns *netns.NS) *nft.Enforcer {
 	t.Helper()
 	cfg := nft.DefaultConfiguration()
 	cfg.Enabled = true
-	cfg.NetNS = "/run/netns/" + ns.name
+	cfg.NetNS = "/run/netns/" + ns.Name
 	e, err := nft.New(cfg, nft.Dependencies{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatalf("nft.New() error: %v", err)
@@ -60,9 +61,9 @@ func startNFT(t *testing.T, ns *netns) *nft.Enforcer {
 // nftSets reads `nft -j list table inet abuseguard` and returns each
 // set's type and elements ("a . b" for pairs), and each chain's hook,
 // priority and policy.
-func nftSets(t *testing.T, ns *netns) (sets map[string][]string, chains []string) {
+func nftSets(t *testing.T, ns *netns.NS) (sets map[string][]string, chains []string) {
 	t.Helper()
-	out := ns.must(t, "nft", "-j", "list", "table", "inet", "abuseguard")
+	out := mustOut(t, ns, "nft", "-j", "list", "table", "inet", "abuseguard")
 	var doc struct {
 		Nftables []struct {
 			Set *struct {
@@ -114,9 +115,9 @@ func nftSets(t *testing.T, ns *netns) (sets map[string][]string, chains []string
 
 // nftRules lists the forward chain's rules as nft prints them, without
 // counters and handles.
-func nftRules(t *testing.T, ns *netns) []string {
+func nftRules(t *testing.T, ns *netns.NS) []string {
 	t.Helper()
-	out := ns.must(t, "nft", "list", "chain", "inet", "abuseguard", "forward")
+	out := mustOut(t, ns, "nft", "list", "chain", "inet", "abuseguard", "forward")
 	counter := regexp.MustCompile(` counter packets \d+ bytes \d+`)
 	var rules []string
 	for _, line := range strings.Split(out, "\n") {
@@ -129,9 +130,9 @@ func nftRules(t *testing.T, ns *netns) []string {
 }
 
 // icmpInEchos reads the echo requests a namespace has received.
-func icmpInEchos(t *testing.T, ns *netns) int {
+func icmpInEchos(t *testing.T, ns *netns.NS) int {
 	t.Helper()
-	lines := strings.Split(ns.must(t, "cat", "/proc/net/snmp"), "\n")
+	lines := strings.Split(mustOut(t, ns, "cat", "/proc/net/snmp"), "\n")
 	for i := 0; i+1 < len(lines); i++ {
 		if !strings.HasPrefix(lines[i], "Icmp:") || !strings.HasPrefix(lines[i+1], "Icmp:") {
 			continue
@@ -149,8 +150,8 @@ func icmpInEchos(t *testing.T, ns *netns) int {
 func TestNFTablesRulesetAndTraffic(t *testing.T) {
 	tp := newNFTTopology(t)
 	// Another table in the same namespace must survive everything.
-	tp.rtr.must(t, "nft", "add", "table", "inet", "other")
-	tp.rtr.must(t, "nft", "add", "chain", "inet", "other", "keep", "{ type filter hook forward priority 0; policy accept; }")
+	mustOut(t, tp.rtr, "nft", "add", "table", "inet", "other")
+	mustOut(t, tp.rtr, "nft", "add", "chain", "inet", "other", "keep", "{ type filter hook forward priority 0; policy accept; }")
 
 	e := startNFT(t, tp.rtr)
 	a := netip.MustParseAddr
@@ -206,7 +207,7 @@ func TestNFTablesRulesetAndTraffic(t *testing.T) {
 
 	type check struct {
 		name      string
-		from, to  *netns
+		from, to  *netns.NS
 		src, dst  string
 		wantReach bool
 	}
@@ -228,7 +229,7 @@ func TestNFTablesRulesetAndTraffic(t *testing.T) {
 	// An inbound block lets the server's own packets out: the echo
 	// request arrives, only the reply towards the server is dropped.
 	before := icmpInEchos(t, tp.cli)
-	if tp.srv.ok("ping", "-n", "-c", "1", "-W", "1", "-I", "10.72.2.3", "10.72.1.2") {
+	if succeeds(tp.srv, "ping", "-n", "-c", "1", "-W", "1", "-I", "10.72.2.3", "10.72.1.2") {
 		t.Errorf("inbound-blocked server got a reply")
 	}
 	if after := icmpInEchos(t, tp.cli); after != before+1 {
@@ -243,18 +244,18 @@ func TestNFTablesRulesetAndTraffic(t *testing.T) {
 	if ping, tcp := reach(t, tp.cli, tp.srv, a("10.72.1.2"), a("10.72.2.2")); !ping || !tcp {
 		t.Fatalf("after lifting: ping %v, tcp %v; want both", ping, tcp)
 	}
-	if !strings.Contains(tp.rtr.must(t, "nft", "list", "table", "inet", "other"), "chain keep") {
+	if !strings.Contains(mustOut(t, tp.rtr, "nft", "list", "table", "inet", "other"), "chain keep") {
 		t.Fatalf("the other table was touched")
 	}
 }
 
 func TestNFTablesRepairsDrift(t *testing.T) {
 	needRoot(t, "nft")
-	ns := newNetns(t, "ndrift")
+	ns := newNS(t, "ndrift")
 	// A table left by a previous run holds a stale block: the first pass
 	// after start replaces it.
-	ns.must(t, "nft", "add", "table", "inet", "abuseguard")
-	ns.must(t, "nft", "add", "set", "inet", "abuseguard", "blocked4", "{ type ipv4_addr; elements = { 10.9.9.9 } }")
+	mustOut(t, ns, "nft", "add", "table", "inet", "abuseguard")
+	mustOut(t, ns, "nft", "add", "set", "inet", "abuseguard", "blocked4", "{ type ipv4_addr; elements = { 10.9.9.9 } }")
 	e := startNFT(t, ns)
 	a := netip.MustParseAddr
 	desired := []abuseguard.Block{
@@ -283,7 +284,7 @@ func TestNFTablesRepairsDrift(t *testing.T) {
 	}
 	for _, s := range steps {
 		if s.tamper != nil {
-			ns.must(t, "nft", s.tamper...)
+			mustOut(t, ns, "nft", s.tamper...)
 		}
 		res, err := e.Apply(t.Context(), desired)
 		if err != nil {
@@ -309,7 +310,7 @@ func TestNFTablesRepairsDrift(t *testing.T) {
 // the in-memory store, as cmd wires it.
 func TestNFTablesWithReconciler(t *testing.T) {
 	needRoot(t, "nft")
-	ns := newNetns(t, "nrec")
+	ns := newNS(t, "nrec")
 	e := startNFT(t, ns)
 	store := newMemBlocks(abuseguard.Block{CaseID: "AG-1", Address: netip.MustParseAddr("10.72.2.2"), Scope: abuseguard.ScopeBoth, Revision: 1})
 	r := startReconciler(t, store, e)
@@ -333,7 +334,7 @@ func TestNFTablesWithReconciler(t *testing.T) {
 // 0.8 MB of netlink messages) in one batch, past the default socket buffer.
 func TestNFTablesLargeBatch(t *testing.T) {
 	needRoot(t, "nft")
-	ns := newNetns(t, "nlarge")
+	ns := newNS(t, "nlarge")
 	e := startNFT(t, ns)
 	desired := make([]abuseguard.Block, 10000)
 	for i := range desired {

@@ -18,7 +18,7 @@ import (
 // (the store reports changes), and the statuses land in the store.
 func TestWithStoreOfRecord(t *testing.T) {
 	needRoot(t, "nft")
-	ns := newNetns(t, "nstore")
+	ns := newNS(t, "nstore")
 	st, err := store.Open(t.Context(), testLogger(t), filepath.Join(t.TempDir(), "abuseguard.db"), nil)
 	if err != nil {
 		t.Fatalf("store.Open() error: %v", err)

@@ -62,34 +62,12 @@ type loop struct {
 	passes   uint64
 
 	mu     sync.Mutex // guards status
-	status EnforcerStatus
+	status abuseguard.EnforcerStatus
 }
 
 type reported struct {
 	status abuseguard.BlockStatus
 	seen   uint64
-}
-
-// EnforcerStatus is the reconciler's view of one enforcer for the operator
-// view: how its last pass went and what it did since the start.
-type EnforcerStatus struct {
-	Name string `json:"name"`
-	// LastPass and LastSuccess are when the latest pass and the latest
-	// successful one ended; LastError is the latest pass's error.
-	LastPass    time.Time `json:"last_pass,omitzero"`
-	LastSuccess time.Time `json:"last_success,omitzero"`
-	LastError   string    `json:"last_error,omitempty"`
-	// Blocks is the size of the desired set at the last pass, split by
-	// state in Applied, Pending and Failed.
-	Blocks  int `json:"blocks"`
-	Applied int `json:"applied"`
-	Pending int `json:"pending"`
-	Failed  int `json:"failed"`
-	// Counters since the start.
-	Passes  uint64 `json:"passes"`
-	Added   uint64 `json:"added"`
-	Removed uint64 `json:"removed"`
-	Drift   uint64 `json:"drift"`
 }
 
 // New validates the configuration and the dependencies; nothing runs
@@ -128,7 +106,7 @@ func New(cfg Configuration, deps Dependencies) (*Reconciler, error) {
 			e:        e,
 			trigger:  make(chan struct{}, 1),
 			reported: make(map[string]reported),
-			status:   EnforcerStatus{Name: e.Name()},
+			status:   abuseguard.EnforcerStatus{Name: e.Name()},
 		})
 	}
 	return r, nil
@@ -207,8 +185,8 @@ func (r *Reconciler) Trigger() {
 }
 
 // Status returns each enforcer's state, in the order they were given.
-func (r *Reconciler) Status() []EnforcerStatus {
-	out := make([]EnforcerStatus, len(r.loops))
+func (r *Reconciler) Status() []abuseguard.EnforcerStatus {
+	out := make([]abuseguard.EnforcerStatus, len(r.loops))
 	for i, l := range r.loops {
 		l.mu.Lock()
 		out[i] = l.status

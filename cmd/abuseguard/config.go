@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"os"
 
+	"abuseguard/enforce"
+	"abuseguard/enforce/bgp"
+	"abuseguard/enforce/nft"
 	"abuseguard/inventory"
 	"abuseguard/lifecycle"
 	"abuseguard/notify"
@@ -33,6 +36,14 @@ type Configuration struct {
 	Store store.Configuration `yaml:"store"`
 	// Lifecycle is policy and safety (lifecycle.Configuration).
 	Lifecycle lifecycle.Configuration `yaml:"lifecycle"`
+	// Enforce is the reconciler that converges the enforcers to the store's
+	// blocks (enforce.Configuration; docs/enforcement.md).
+	Enforce enforce.Configuration `yaml:"enforce"`
+	// BGP is the embedded BGP speaker: blackhole routes and FlowSpec
+	// (bgp.Configuration). Off by default.
+	BGP bgp.Configuration `yaml:"bgp"`
+	// NFTables is the Linux enforcer (nft.Configuration). Off by default.
+	NFTables nft.Configuration `yaml:"nftables"`
 	// Notify delivers the outbox: mail and webhooks (notify.Configuration;
 	// docs/notifications.md).
 	Notify notify.Configuration `yaml:"notify"`
@@ -50,6 +61,9 @@ func defaultConfiguration() Configuration {
 		Inventory: inventory.DefaultConfiguration(),
 		Store:     store.DefaultConfiguration(),
 		Lifecycle: lifecycle.DefaultConfiguration(),
+		Enforce:   enforce.DefaultConfiguration(),
+		BGP:       bgp.DefaultConfiguration(),
+		NFTables:  nft.DefaultConfiguration(),
 		Notify:    notify.DefaultConfiguration(),
 		Web:       web.DefaultConfiguration(),
 		API:       api.DefaultConfiguration(),
@@ -88,6 +102,16 @@ func (c *Configuration) validate() error {
 	}
 	errs = append(errs, c.Store.Validate(), c.Lifecycle.Validate(), c.Notify.Validate(),
 		c.Notify.CheckChannels(c.Store.Channels), c.Web.Validate(), c.API.Validate())
+	errs = append(errs, c.Enforce.Validate())
+	if c.BGP.Enabled {
+		errs = append(errs, c.BGP.Validate())
+		if c.BGP.NeedsNFTables() && !c.NFTables.Enabled {
+			errs = append(errs, errors.New("bgp.both: rtbh-nftables stops outgoing traffic with nftables, but nftables.enabled is false"))
+		}
+	}
+	if c.NFTables.Enabled {
+		errs = append(errs, c.NFTables.Validate())
+	}
 	groups := c.hostGroupNames()
 	for name := range c.Lifecycle.Policy.HostGroups {
 		if !groups[name] {

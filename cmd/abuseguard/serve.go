@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"abuseguard/enforce"
+	"abuseguard/enforce/bgp"
+	"abuseguard/enforce/nft"
 	"abuseguard/inventory"
 	"abuseguard/lifecycle"
 	"abuseguard/notify"
@@ -78,8 +81,12 @@ func serve(ctx context.Context, log *slog.Logger, cfg Configuration, inv *invent
 	if err != nil {
 		return err
 	}
+	enforcement, view, err := newEnforcement(log, cfg, s, reg)
+	if err != nil {
+		return err
+	}
 	a, err := api.New(log.With("component", "api"), cfg.API, api.Dependencies{
-		Cases: life, Audit: life, Tokens: s, Detections: life, Registerer: reg,
+		Cases: life, Audit: life, Tokens: s, Detections: life, Enforcement: view, Registerer: reg,
 	})
 	if err != nil {
 		return err
@@ -108,8 +115,9 @@ func serve(ctx context.Context, log *slog.Logger, cfg Configuration, inv *invent
 	components := []component{
 		{"lifecycle", life.Start, life.Stop},
 		{"notify", n.Start, n.Stop},
-		{"web", srv.Start, srv.Stop},
 	}
+	components = append(components, enforcement...)
+	components = append(components, component{"web", srv.Start, srv.Stop})
 	var started []component
 	stopAll := func() error {
 		var errs []error
@@ -143,4 +151,43 @@ func storePath(cfg Configuration) string {
 		return cfg.Store.Path
 	}
 	return filepath.Join(cfg.DataDir, cfg.Store.Path)
+}
+
+// newEnforcement makes the configured enforcers and the reconciler that
+// drives them from the store, as components in start order: the backends
+// first, then the reconciler, so its first pass finds them running.
+func newEnforcement(log *slog.Logger, cfg Configuration, s *store.Store, reg prometheus.Registerer) ([]component, enforcementView, error) {
+	var (
+		comps     []component
+		enforcers []enforce.Enforcer
+		view      enforcementView
+	)
+	if cfg.BGP.Enabled {
+		b, err := bgp.New(cfg.BGP, bgp.Dependencies{Logger: log, Registerer: reg})
+		if err != nil {
+			return nil, view, err
+		}
+		comps = append(comps, component{"bgp", b.Start, b.Stop})
+		enforcers = append(enforcers, b)
+		view.bgp = b
+	}
+	if cfg.NFTables.Enabled {
+		n, err := nft.New(cfg.NFTables, nft.Dependencies{Logger: log, Registerer: reg})
+		if err != nil {
+			return nil, view, err
+		}
+		comps = append(comps, component{"nftables", n.Start, n.Stop})
+		enforcers = append(enforcers, n)
+	}
+	if len(enforcers) == 0 {
+		log.Warn("no enforcer configured: blocks are recorded in the store but not enforced (enable bgp or nftables)")
+		return nil, view, nil
+	}
+	rec, err := enforce.New(cfg.Enforce, enforce.Dependencies{Blocks: s, Enforcers: enforcers, Logger: log, Registerer: reg})
+	if err != nil {
+		return nil, view, err
+	}
+	view.rec = rec
+	comps = append(comps, component{"enforce", rec.Start, rec.Stop})
+	return comps, view, nil
 }

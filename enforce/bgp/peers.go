@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"abuseguard"
+
 	api "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
@@ -22,28 +24,6 @@ type peerState struct {
 	families  []bgp.Family
 	since     time.Time // of the last state change
 	lastError string    // why the session last went down
-}
-
-// NeighborStatus is one neighbor as the operator view shows it.
-type NeighborStatus struct {
-	Address     netip.Addr `json:"address"`
-	AS          uint32     `json:"as"`
-	Description string     `json:"description,omitempty"`
-	// State is the BGP session state: idle, connect, active, opensent,
-	// openconfirm or established.
-	State string    `json:"state"`
-	Since time.Time `json:"since,omitzero"`
-	// Families are those negotiated, while established.
-	Families []Family `json:"families,omitempty"`
-	// Advertised counts the routes sent to the router, while established.
-	Advertised uint64 `json:"advertised"`
-	// UpdatesSent and UpdatesReceived count UPDATE messages; Flaps counts
-	// sessions lost since the speaker started.
-	UpdatesSent     uint64 `json:"updates_sent"`
-	UpdatesReceived uint64 `json:"updates_received"`
-	Flaps           uint32 `json:"flaps"`
-	// LastError says why the session last went down.
-	LastError string `json:"last_error,omitempty"`
 }
 
 // bgpFamily maps configured family names to GoBGP's.
@@ -157,7 +137,7 @@ func (e *Enforcer) ready(f bgp.Family) (up, configured int) {
 // Neighbors returns the configured neighbors with their session state and
 // counters, sorted by address. The operator view and `abuseguard status`
 // show it.
-func (e *Enforcer) Neighbors(ctx context.Context) ([]NeighborStatus, error) {
+func (e *Enforcer) Neighbors(ctx context.Context) ([]abuseguard.Neighbor, error) {
 	srv := e.server()
 	if srv == nil {
 		return nil, fmt.Errorf("bgp: speaker not running")
@@ -174,9 +154,9 @@ func (e *Enforcer) Neighbors(ctx context.Context) ([]NeighborStatus, error) {
 	}
 	e.peerMu.Lock()
 	defer e.peerMu.Unlock()
-	out := make([]NeighborStatus, 0, len(e.peers))
+	out := make([]abuseguard.Neighbor, 0, len(e.peers))
 	for addr, p := range e.peers {
-		n := NeighborStatus{
+		n := abuseguard.Neighbor{
 			Address:     addr,
 			AS:          p.conf.AS,
 			Description: p.conf.Description,
@@ -185,7 +165,7 @@ func (e *Enforcer) Neighbors(ctx context.Context) ([]NeighborStatus, error) {
 			LastError:   p.lastError,
 		}
 		for _, f := range p.families {
-			n.Families = append(n.Families, familyName(f))
+			n.Families = append(n.Families, string(familyName(f)))
 		}
 		if c := counters[addr]; c != nil {
 			n.Flaps = c.GetState().GetFlops()
@@ -197,6 +177,6 @@ func (e *Enforcer) Neighbors(ctx context.Context) ([]NeighborStatus, error) {
 		}
 		out = append(out, n)
 	}
-	slices.SortFunc(out, func(a, b NeighborStatus) int { return a.Address.Compare(b.Address) })
+	slices.SortFunc(out, func(a, b abuseguard.Neighbor) int { return a.Address.Compare(b.Address) })
 	return out, nil
 }

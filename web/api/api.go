@@ -56,7 +56,10 @@ type Dependencies struct {
 	Audit      abuseguard.AuditService
 	Tokens     abuseguard.TokenService
 	Detections Detections
-	Registerer prometheus.Registerer
+	// Enforcement is the operator's view of the enforcers; GET
+	// /enforcement answers with empty lists when it is nil.
+	Enforcement abuseguard.EnforcementService
+	Registerer  prometheus.Registerer
 }
 
 // API is the JSON API's handler. Safe for concurrent use.
@@ -120,6 +123,7 @@ func (a *API) table() []route {
 		{pattern: "POST /api/v1/cases/{id}/review", handler: a.review},
 		{pattern: "POST /api/v1/cases/{id}/messages", handler: a.message},
 		{pattern: "GET /api/v1/audit", handler: a.audit},
+		{pattern: "GET /api/v1/enforcement", handler: a.enforcement},
 		{pattern: "POST /api/v1/detections", handler: a.detections, bodyMax: -1},
 	}
 }

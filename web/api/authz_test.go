@@ -80,6 +80,7 @@ func TestAuthorization(t *testing.T) {
 	// Operator-only endpoints without a case.
 	for _, ep := range []endpoint{
 		{"GET", "/api/v1/audit", "", true},
+		{"GET", "/api/v1/enforcement", "", true},
 		{"POST", "/api/v1/blocks", `{"address": "100.70.1.10"}`, true},
 		{"POST", "/api/v1/detections", `{"detections": []}`, true},
 	} {
@@ -89,7 +90,8 @@ func TestAuthorization(t *testing.T) {
 	}
 	// No token, a wrong token, a malformed header: 401 everywhere.
 	all := append([]endpoint{{"GET", "/api/v1/status/100.70.0.10", "", false}, {"GET", "/api/v1/cases", "", false},
-		{"GET", "/api/v1/audit", "", true}, {"POST", "/api/v1/blocks", `{}`, true}, {"POST", "/api/v1/detections", `{}`, true}}, caseEndpoints...)
+		{"GET", "/api/v1/audit", "", true}, {"GET", "/api/v1/enforcement", "", true},
+		{"POST", "/api/v1/blocks", `{}`, true}, {"POST", "/api/v1/detections", `{}`, true}}, caseEndpoints...)
 	for _, ep := range all {
 		path := strings.ReplaceAll(ep.path, "{id}", e.caseA)
 		for _, tok := range []string{"", "agt_forged", e.op + "x"} {

@@ -445,6 +445,30 @@ func (a *API) audit(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+func (a *API) enforcement(w http.ResponseWriter, r *http.Request) error {
+	if a := abuseguard.ActorFromContext(r.Context()); a.Role != abuseguard.RoleOperator {
+		return abuseguard.Errorf(abuseguard.EUNAUTHORIZED, "Only the abuse desk may see enforcement.")
+	}
+	if _, err := query(r); err != nil {
+		return err
+	}
+	out := &abuseguard.Enforcement{}
+	if a.deps.Enforcement != nil {
+		var err error
+		if out, err = a.deps.Enforcement.Enforcement(r.Context()); err != nil {
+			return err
+		}
+	}
+	if out.Enforcers == nil {
+		out.Enforcers = []abuseguard.EnforcerStatus{}
+	}
+	if out.Neighbors == nil {
+		out.Neighbors = []abuseguard.Neighbor{}
+	}
+	web.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
 // DetectionsRequest is the body of POST /detections.
 type DetectionsRequest struct {
 	Detections []abuseguard.Detection `json:"detections"`

@@ -75,6 +75,10 @@ type Case struct {
 	Protected bool `json:"protected,omitempty"`
 	// DryRun is set when the block was decided while dry-run was on.
 	DryRun bool `json:"dry_run,omitempty"`
+	// Note says, for an operator, why nothing is enforced or what the case
+	// waits for: "protected address", "warm-up", "dry-run", "policy:
+	// ignore", "circuit breaker", "escalated repeat offence".
+	Note string `json:"note,omitempty"`
 	// Escalation counts repeat offences within probation; above zero an
 	// operator must approve the unblock.
 	Escalation int `json:"escalation"`
@@ -84,7 +88,9 @@ type Case struct {
 	OpenedAt        time.Time `json:"opened_at"`
 	UpdatedAt       time.Time `json:"updated_at"`
 	LastDetectionAt time.Time `json:"last_detection_at"`
+	WarnedAt        time.Time `json:"warned_at,omitzero"`
 	Deadline        time.Time `json:"deadline,omitzero"` // warned: block after this
+	RemindedAt      time.Time `json:"reminded_at,omitzero"`
 	BlockedAt       time.Time `json:"blocked_at,omitzero"`
 	BlockUntil      time.Time `json:"block_until,omitzero"` // a block that lifts itself (floods, timed manual blocks)
 	UnblockedAt     time.Time `json:"unblocked_at,omitzero"`
@@ -94,7 +100,15 @@ type Case struct {
 	// DetectionCount counts all detections joined into the case; only the
 	// first ones keep their evidence (bounded).
 	DetectionCount int `json:"detection_count"`
-	// Version increases with every change; ApplyChange checks it.
+	// Ongoing counts stored detections whose final report has not come
+	// yet: an incoming-flood block does not lift while one is ongoing.
+	Ongoing int `json:"ongoing_detections"`
+	// NextCheck is when the lifecycle must look at the case again
+	// (reminder, deadline, block lifting, probation ending, a warm-up
+	// decision); zero when nothing is due. The store indexes it so timers
+	// survive a restart.
+	NextCheck time.Time `json:"next_check,omitzero"`
+	// Version increases with every change; CaseTx.UpdateCase checks it.
 	Version int64 `json:"version"`
 
 	// Detections, Statement, Block and Statuses are filled by FindCaseByID
@@ -161,6 +175,7 @@ type CaseFilter struct {
 // AuditFilter selects audit entries, newest first. Zero fields do not filter.
 type AuditFilter struct {
 	CaseID string
+	Action string // e.g. "block.applied"
 	Since  time.Time
 	Offset int
 	Limit  int

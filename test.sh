@@ -14,11 +14,11 @@ cd "$(dirname "$0")"
 
 # Debian packages the tests start for real (see ../shared/DEPENDENCIES.md).
 packages=(
-	iproute2 iputils-ping traceroute netcat-openbsd # namespaces, reachability checks
+	iproute2 iputils-ping traceroute netcat-openbsd curl # namespaces, reachability, HTTP in scenarios
 	tcpdump tshark                                  # captures inside test namespaces
 	nmap hping3                                     # real scanners for detector tests
 	softflowd pmacct nfdump                         # real flow exporters
-	bird2 nftables                                  # the edge router and the Linux enforcer
+	bird2 frr nftables                              # edge routers (BIRD, FRR as a stricter peer), the Linux enforcer
 )
 
 if [ "${SKIP_APT:-0}" != 1 ] && [ "$(id -u)" = 0 ]; then

@@ -48,3 +48,7 @@ func (c Class) Reserved() bool { return c.Flags&ClassReserved != 0 }
 type Classifier interface {
 	Classify(addr netip.Addr) Class
 }
+
+// Protected reports whether the address is in a protected prefix: never
+// blocked, whatever is detected.
+func (c Class) Protected() bool { return c.Flags&ClassProtected != 0 }

@@ -5,6 +5,16 @@ import (
 	"fmt"
 	"os"
 
+	"abuseguard/enforce"
+	"abuseguard/enforce/bgp"
+	"abuseguard/enforce/nft"
+	"abuseguard/inventory"
+	"abuseguard/lifecycle"
+	"abuseguard/notify"
+	"abuseguard/store"
+	"abuseguard/web"
+	"abuseguard/web/api"
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -14,18 +24,56 @@ import (
 type Configuration struct {
 	// DataDir holds the embedded store, the maildir and other state.
 	DataDir string `yaml:"data_dir"`
+
+	// Inventory is the provider's address space, customers and servers
+	// (inventory.Configuration; docs/inventory.md).
+	Inventory inventory.Configuration `yaml:"inventory"`
+	// HostGroups are sets of prefixes sharing thresholds and policy. The
+	// group "default" holds every address no other group claims.
+	HostGroups []hostGroupConfiguration `yaml:"host_groups"`
+
+	// Store is the store of record (store.Configuration).
+	Store store.Configuration `yaml:"store"`
+	// Lifecycle is policy and safety (lifecycle.Configuration).
+	Lifecycle lifecycle.Configuration `yaml:"lifecycle"`
+	// Enforce is the reconciler that converges the enforcers to the store's
+	// blocks (enforce.Configuration; docs/enforcement.md).
+	Enforce enforce.Configuration `yaml:"enforce"`
+	// BGP is the embedded BGP speaker: blackhole routes and FlowSpec
+	// (bgp.Configuration). Off by default.
+	BGP bgp.Configuration `yaml:"bgp"`
+	// NFTables is the Linux enforcer (nft.Configuration). Off by default.
+	NFTables nft.Configuration `yaml:"nftables"`
+	// Notify delivers the outbox: mail and webhooks (notify.Configuration;
+	// docs/notifications.md).
+	Notify notify.Configuration `yaml:"notify"`
+	// Web is the HTTP server (web.Configuration).
+	Web web.Configuration `yaml:"web"`
+	// API bounds the JSON API's requests (api.Configuration).
+	API api.Configuration `yaml:"api"`
 }
 
 // defaultConfiguration returns the embedded defaults: a configuration that
 // runs as-is with no external services.
 func defaultConfiguration() Configuration {
 	return Configuration{
-		DataDir: "./abuseguard-data",
+		DataDir:   "./abuseguard-data",
+		Inventory: inventory.DefaultConfiguration(),
+		Store:     store.DefaultConfiguration(),
+		Lifecycle: lifecycle.DefaultConfiguration(),
+		Enforce:   enforce.DefaultConfiguration(),
+		BGP:       bgp.DefaultConfiguration(),
+		NFTables:  nft.DefaultConfiguration(),
+		Notify:    notify.DefaultConfiguration(),
+		Web:       web.DefaultConfiguration(),
+		API:       api.DefaultConfiguration(),
 	}
 }
 
 // loadConfiguration reads path (or nothing, when path is "") over the
-// defaults, rejects unknown keys, resolves inheritance and validates.
+// defaults, rejects unknown keys, resolves inheritance and validates. The
+// inventory is checked by building it (buildInventory), which config check
+// does too.
 func loadConfiguration(path string) (Configuration, error) {
 	cfg := defaultConfiguration()
 	if path != "" {
@@ -52,10 +100,31 @@ func (c *Configuration) validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir: must not be empty"))
 	}
+	errs = append(errs, c.Store.Validate(), c.Lifecycle.Validate(), c.Notify.Validate(),
+		c.Notify.CheckChannels(c.Store.Channels), c.Web.Validate(), c.API.Validate())
+	errs = append(errs, c.Enforce.Validate())
+	if c.BGP.Enabled {
+		errs = append(errs, c.BGP.Validate())
+		if c.BGP.NeedsNFTables() && !c.NFTables.Enabled {
+			errs = append(errs, errors.New("bgp.both: rtbh-nftables stops outgoing traffic with nftables, but nftables.enabled is false"))
+		}
+	}
+	if c.NFTables.Enabled {
+		errs = append(errs, c.NFTables.Validate())
+	}
+	groups := c.hostGroupNames()
+	for name := range c.Lifecycle.Policy.HostGroups {
+		if !groups[name] {
+			errs = append(errs, fmt.Errorf("lifecycle.policy.host_groups.%s: no host group of that name in host_groups", name))
+		}
+	}
 	return errors.Join(errs...)
 }
 
-// dump renders the effective configuration as YAML.
+// dump renders the effective configuration as YAML, with secrets (SMTP
+// password, link key, webhook secrets) redacted.
 func (c *Configuration) dump() ([]byte, error) {
-	return yaml.Marshal(c)
+	out := *c
+	out.Notify = c.Notify.Redacted()
+	return yaml.Marshal(&out)
 }

@@ -16,8 +16,12 @@ func newConfigCmd(g *globalFlags) *cobra.Command {
 		Short: "Validate the configuration file given with --config",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := loadConfiguration(g.configFile); err != nil {
+			cfg, err := loadConfiguration(g.configFile)
+			if err != nil {
 				return err
+			}
+			if _, err := buildInventory(cfg, g.configFile); err != nil {
+				return fmt.Errorf("configuration %s: %w", g.configFile, err)
 			}
 			name := g.configFile
 			if name == "" {

@@ -55,6 +55,15 @@ customer why with the evidence.`,
 	root.AddCommand(
 		newVersionCmd(),
 		newConfigCmd(g),
+		newServeCmd(g),
+		newTokenCmd(g),
+		newStatusCmd(),
+		newEnforcementCmd(),
+		newCasesCmd(),
+		newBlockCmd(),
+		newUnblockCmd(),
+		newApproveCmd(),
+		newAccessIPCmd(),
 		newFlowsCmd(),
 	)
 	return root

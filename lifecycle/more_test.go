@@ -1,0 +1,228 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"abuseguard"
+	"abuseguard/store"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestRestartResumesTimers: timers are persisted, so a new process finds
+// the deadline and the flood lifting where the old one left them.
+func TestRestartResumesTimers(t *testing.T) {
+	e := newEnv(t, nil)
+	warned := e.mustDetect(addrA, netscan, 150, false)
+	flooded := e.mustDetect(addrB, flood, 500, true)
+	e.restart()
+	e.advance(20 * time.Minute)
+	e.wantState(flooded, abuseguard.CaseClosed)
+	e.clock.Add(23 * time.Hour)
+	e.mustDetect(addrA, netscan, 150, true) // persists
+	e.restart()
+	e.advance(time.Hour)
+	e.wantState(warned, abuseguard.CaseBlocked)
+}
+
+func TestFinalReportAndBounds(t *testing.T) {
+	e := newEnv(t, func(c *Configuration) { c.MaxEvidenceFiles, c.MaxDetections = 3, 2 })
+	ev := func(names ...string) []abuseguard.Evidence {
+		var es []abuseguard.Evidence
+		for _, n := range names {
+			es = append(es, abuseguard.Evidence{Name: n, ContentType: "text/plain; charset=utf-8", Data: []byte(n)})
+		}
+		return es
+	}
+	d := abuseguard.Detection{ID: "x1", Kind: netscan, Address: addrA, FirstSeen: t0, LastSeen: t0,
+		Value: 500, Threshold: 100, Evidence: ev("a1", "a2")}
+	id, err := e.l.Ingest(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Final, d.Value, d.Evidence = true, 900, ev("f1", "f2")
+	if got, err := e.l.Ingest(context.Background(), d); err != nil || got != id {
+		t.Fatalf("final Ingest() = %s, %v", got, err)
+	}
+	d2 := abuseguard.Detection{ID: "x2", Kind: netscan, Address: addrA, FirstSeen: t0, LastSeen: t0,
+		Value: 500, Threshold: 100, Final: true, Evidence: ev("b1", "b2")}
+	d3 := d2
+	d3.ID = "x3"
+	for _, d := range []abuseguard.Detection{d2, d3} {
+		if _, err := e.l.Ingest(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := e.get(id)
+	if c.DetectionCount != 3 || len(c.Detections) != 2 || c.Ongoing != 0 || c.Detections[0].Value != 900 {
+		t.Fatalf("count %d stored %d ongoing %d first value %g", c.DetectionCount, len(c.Detections), c.Ongoing, c.Detections[0].Value)
+	}
+	var names []string
+	for n := 0; ; n++ {
+		ev, err := e.l.Evidence(operator, id, n)
+		if err != nil {
+			wantCode(t, "Evidence(past the end)", err, abuseguard.ENOTFOUND)
+			break
+		}
+		names = append(names, ev.Name)
+	}
+	if diff := cmp.Diff(names, []string{"f1", "f2", "b1"}); diff != "" {
+		t.Fatalf("evidence (-got, +want):\n%s", diff)
+	}
+	// A late first report after the final one changes nothing.
+	d.Final, d.Value = false, 1
+	e.l.Ingest(context.Background(), d)
+	if c := e.get(id); c.Detections[0].Value != 900 || !c.Detections[0].Final {
+		t.Fatalf("late first report overwrote the final one: %+v", c.Detections[0])
+	}
+}
+
+func TestVisibility(t *testing.T) {
+	e := newEnv(t, nil)
+	idA := e.mustDetect(addrA, netscan, 500, false)
+	idB := e.mustDetect(addrB, netscan, 500, false)
+	if _, err := e.l.FindCaseByID(customer1, idA); err != nil {
+		t.Fatalf("own case: %v", err)
+	}
+	// Another customer's case and a case that does not exist answer alike.
+	missing := "AG-000000"
+	for _, id := range []string{idB, missing} {
+		_, err := e.l.FindCaseByID(customer1, id)
+		if abuseguard.ErrorCode(err) != abuseguard.ENOTFOUND || abuseguard.ErrorMessage(err) != "Case "+id+" not found." {
+			t.Fatalf("FindCaseByID(%s) = %v", id, err)
+		}
+		_, err = e.l.SetAccessIP(customer1, id, office)
+		wantCode(t, "SetAccessIP(other)", err, abuseguard.ENOTFOUND)
+	}
+	cs, total, err := e.l.FindCases(customer1, abuseguard.CaseFilter{CustomerID: "C2"})
+	if err != nil || total != 0 || len(cs) != 0 {
+		t.Fatalf("FindCases(C2) as C1 = %d cases, total %d, %v", len(cs), total, err)
+	}
+	if _, err := e.l.Status(customer1, addrB); abuseguard.ErrorCode(err) != abuseguard.ENOTFOUND {
+		t.Fatalf("Status(B) as C1 = %v", err)
+	}
+	if st, err := e.l.Status(customer1, addrA); err != nil || !st.Blocked || st.CaseID != idA {
+		t.Fatalf("Status(A) as C1 = %+v, %v", st, err)
+	}
+	link := abuseguard.NewContextWithActor(context.Background(), abuseguard.Actor{Role: abuseguard.RoleCustomer, CustomerID: "C1", CaseID: "AG-FFFFFF"})
+	if _, err := e.l.FindCaseByID(link, idA); abuseguard.ErrorCode(err) != abuseguard.ENOTFOUND {
+		t.Fatalf("case-bound link reached another case: %v", err)
+	}
+	_, err = e.l.Unblock(customer1, idA, "")
+	wantCode(t, "Unblock as customer", err, abuseguard.EUNAUTHORIZED)
+	_, err = e.l.FindCaseByID(context.Background(), idA)
+	wantCode(t, "no actor", err, abuseguard.EUNAUTHORIZED)
+}
+
+func TestAccessIPValidation(t *testing.T) {
+	e := newEnv(t, nil)
+	id := e.mustDetect(addrA, netscan, 500, false)
+	for _, s := range []string{"10.1.2.3", "192.168.1.1", "127.0.0.1", "169.254.1.1", "224.0.0.1", "203.0.113.5",
+		"100.64.0.1", "100.70.5.5", "100.70.9.53", "::1", "fe80::1", "fc00::1", "2001:db8::1", "ff02::1", "0.0.0.0", "255.255.255.255"} {
+		_, err := e.l.SetAccessIP(customer1, id, netip.MustParseAddr(s))
+		wantCode(t, "SetAccessIP("+s+")", err, abuseguard.EINVALID)
+	}
+	for _, s := range []string{"8.8.4.4", "2a00:1450::1", "::ffff:8.8.4.4"} {
+		if _, err := e.l.SetAccessIP(customer1, id, netip.MustParseAddr(s)); err != nil {
+			t.Fatalf("SetAccessIP(%s) = %v", s, err)
+		}
+	}
+}
+
+// TestSinkCommitsEverything sends a burst through the queue and the
+// committer, stops, and finds every detection in a case.
+func TestSinkCommitsEverything(t *testing.T) {
+	e := newEnv(t, func(c *Configuration) { c.QueueSize = 64 })
+	if err := e.l.Start(); err != nil {
+		t.Fatal(err)
+	}
+	const n, addrs = 2000, 40
+	for i := range n {
+		a := netip.AddrFrom4([4]byte{100, 71, byte(i % addrs), 1})
+		e.l.Sink(abuseguard.Detection{ID: fmt.Sprintf("s%d", i), Kind: netscan, Address: a, FirstSeen: t0, LastSeen: t0,
+			Value: 500, Threshold: 100, Final: true})
+	}
+	e.l.Stop()
+	cs, total, err := e.l.FindCases(operator, abuseguard.CaseFilter{Limit: 1000})
+	if err != nil || total != addrs {
+		t.Fatalf("FindCases() total %d, %v; want %d", total, err, addrs)
+	}
+	sum := 0
+	for _, c := range cs {
+		sum += c.DetectionCount
+	}
+	if sum != n {
+		t.Fatalf("detections in cases = %d, want %d", sum, n)
+	}
+}
+
+// BenchmarkIngest measures detections absorbed per second through the
+// detector's path (Sink, queue, group commit) on SQLite, for three mixes:
+// a burst of new cases (every detection a new address, each blocked with
+// audit, outbox event and block), joins into few cases with 2 KiB evidence
+// each, and joins past the per-case detection bound (counted only).
+func BenchmarkIngest(b *testing.B) {
+	for _, bc := range []struct {
+		name     string
+		perCase  int // detections per address
+		evidence int // bytes of evidence per detection
+		keep     int // MaxDetections
+	}{
+		{"new-cases", 1, 2048, 50},
+		{"joins-with-evidence", 50, 2048, 50},
+		{"joins-counted", 1000, 2048, 10},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			s, err := store.Open(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)),
+				filepath.Join(b.TempDir(), "bench.db"), []string{"mail"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			cfg := testConfig()
+			cfg.Breaker.MaxBlocks, cfg.MaxDetections = 0, bc.keep
+			l, err := New(slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, Dependencies{Store: s, Inventory: testInventory()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			l.Start()
+			ev := []abuseguard.Evidence{{Name: "netscan.log", ContentType: "text/plain; charset=utf-8", Data: make([]byte, bc.evidence)}}
+			now := time.Now()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				n := i / bc.perCase
+				a := netip.AddrFrom4([4]byte{100, byte(72 + n>>16), byte(n >> 8), byte(n)})
+				l.Sink(abuseguard.Detection{ID: fmt.Sprintf("b%d", i), Kind: netscan, Address: a, FirstSeen: now, LastSeen: now,
+					Value: 500, Threshold: 100, Unit: "destinations", Final: true, Evidence: ev})
+			}
+			l.Stop()
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "detections/s")
+		})
+	}
+}
+
+// TestDryRunSwitchedOff: a case recorded in dry-run is enforced at its
+// next detection once dry-run is off.
+func TestDryRunSwitchedOff(t *testing.T) {
+	e := newEnv(t, func(c *Configuration) { c.DryRun = true })
+	id := e.mustDetect(addrA, netscan, 500, false)
+	e.wantState(id, abuseguard.CaseOpen)
+	e.cfg.DryRun = false
+	e.restart()
+	e.advance(time.Minute)
+	if got := e.mustDetect(addrA, netscan, 500, false); got != id {
+		t.Fatalf("joined %s, want %s", got, id)
+	}
+	if c := e.wantState(id, abuseguard.CaseBlocked); c.DryRun {
+		t.Fatalf("case still marked dry-run after a real block")
+	}
+}

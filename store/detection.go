@@ -1,0 +1,158 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"net/netip"
+	"strings"
+
+	"abuseguard"
+)
+
+// details is the JSON of a detection's bounded lists.
+type details struct {
+	Attempts []abuseguard.Attempt      `json:"attempts,omitempty"`
+	Peers    []abuseguard.PeerTotal    `json:"peers,omitempty"`
+	Services []abuseguard.ServiceTotal `json:"services,omitempty"`
+}
+
+// DetectionOf implements abuseguard.CaseTx.
+func (t *tx) DetectionOf(ctx context.Context, detectionID string) (string, bool, error) {
+	var caseID string
+	var final int
+	err := t.queryRow(ctx, `SELECT case_id, final FROM detections WHERE id = ? ORDER BY seq DESC LIMIT 1`,
+		detectionID).Scan(&caseID, &final)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, notFound("Detection")
+	} else if err != nil {
+		return "", false, internal("read detection", err)
+	}
+	return caseID, final != 0, nil
+}
+
+// PutDetection implements abuseguard.CaseTx.
+func (t *tx) PutDetection(ctx context.Context, caseID string, d *abuseguard.Detection) error {
+	js, err := json.Marshal(details{Attempts: d.Attempts, Peers: d.Peers, Services: d.Services})
+	if err != nil {
+		return internal("encode detection", err)
+	}
+	_, err = t.exec(ctx, `INSERT INTO detections (case_id, id, seq, kind, subkind, address, direction,
+		first_seen, last_seen, value, threshold, unit, packets, bytes, pps, bps, distinct_n,
+		sampling_rate, final, attempts_total, details)
+		VALUES (?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM detections WHERE case_id = ?),
+			?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (case_id, id) DO UPDATE SET kind = excluded.kind, subkind = excluded.subkind,
+			address = excluded.address, direction = excluded.direction, first_seen = excluded.first_seen,
+			last_seen = excluded.last_seen, value = excluded.value, threshold = excluded.threshold,
+			unit = excluded.unit, packets = excluded.packets, bytes = excluded.bytes, pps = excluded.pps,
+			bps = excluded.bps, distinct_n = excluded.distinct_n, sampling_rate = excluded.sampling_rate,
+			final = excluded.final, attempts_total = excluded.attempts_total, details = excluded.details`,
+		caseID, d.ID, caseID, d.Kind, d.Subkind, d.Address.String(), d.Direction, tcol(d.FirstSeen),
+		tcol(d.LastSeen), d.Value, d.Threshold, d.Unit, int64(d.Packets), int64(d.Bytes), d.PPS, d.BPS,
+		int64(d.Distinct), int64(d.SamplingRate), bcol(d.Final), int64(d.AttemptsTotal), string(js))
+	if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
+		return notFound("Case " + caseID)
+	} else if err != nil {
+		return internal("put detection", err)
+	}
+	if _, err := t.exec(ctx, `DELETE FROM evidence WHERE case_id = ? AND detection_id = ?`, caseID, d.ID); err != nil {
+		return internal("replace evidence", err)
+	}
+	for i, e := range d.Evidence {
+		if _, err := t.exec(ctx, `INSERT INTO evidence (case_id, detection_id, idx, name, content_type, size, data)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, caseID, d.ID, i, e.Name, e.ContentType, len(e.Data), e.Data); err != nil {
+			return internal("put evidence", err)
+		}
+	}
+	return nil
+}
+
+// EvidenceUsage implements abuseguard.CaseTx.
+func (t *tx) EvidenceUsage(ctx context.Context, caseID, exceptID string) (int, int64, error) {
+	var files int
+	var size int64
+	err := t.queryRow(ctx, `SELECT count(*), coalesce(sum(size), 0) FROM evidence
+		WHERE case_id = ? AND detection_id != ?`, caseID, exceptID).Scan(&files, &size)
+	if err != nil {
+		return 0, 0, internal("evidence usage", err)
+	}
+	return files, size, nil
+}
+
+// Evidence implements abuseguard.CaseTx.
+func (t *tx) Evidence(ctx context.Context, caseID string, n int) (*abuseguard.Evidence, error) {
+	if n < 0 {
+		return nil, notFound("Evidence")
+	}
+	var e abuseguard.Evidence
+	err := t.queryRow(ctx, `SELECT e.name, e.content_type, e.data FROM evidence e
+		JOIN detections d ON d.case_id = e.case_id AND d.id = e.detection_id
+		WHERE e.case_id = ? ORDER BY d.seq, e.idx LIMIT 1 OFFSET ?`, caseID, n).Scan(&e.Name, &e.ContentType, &e.Data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("Evidence")
+	} else if err != nil {
+		return nil, internal("read evidence", err)
+	}
+	return &e, nil
+}
+
+// detections returns a case's stored detections with their evidence's
+// names and types (not the data), in the order Evidence numbers them.
+func (t *tx) detections(ctx context.Context, caseID string) ([]abuseguard.Detection, error) {
+	rows, err := t.query(ctx, `SELECT id, kind, subkind, address, direction, first_seen, last_seen, value,
+		threshold, unit, packets, bytes, pps, bps, distinct_n, sampling_rate, final, attempts_total, details
+		FROM detections WHERE case_id = ? ORDER BY seq`, caseID)
+	if err != nil {
+		return nil, internal("read detections", err)
+	}
+	defer rows.Close()
+	var ds []abuseguard.Detection
+	index := map[string]int{}
+	for rows.Next() {
+		var (
+			d                                   abuseguard.Detection
+			addr, js                            string
+			first, last                         sql.NullInt64
+			packets, bytes, distinct, rate, att int64
+			final                               int
+		)
+		if err := rows.Scan(&d.ID, &d.Kind, &d.Subkind, &addr, &d.Direction, &first, &last, &d.Value,
+			&d.Threshold, &d.Unit, &packets, &bytes, &d.PPS, &d.BPS, &distinct, &rate, &final, &att, &js); err != nil {
+			return nil, internal("scan detection", err)
+		}
+		var x details
+		if err := json.Unmarshal([]byte(js), &x); err != nil {
+			return nil, internal("decode detection", err)
+		}
+		d.Address, _ = netip.ParseAddr(addr)
+		d.FirstSeen, d.LastSeen = tval(first), tval(last)
+		d.Packets, d.Bytes, d.Distinct = uint64(packets), uint64(bytes), uint64(distinct)
+		d.SamplingRate, d.Final, d.AttemptsTotal = uint32(rate), final != 0, uint64(att)
+		d.Attempts, d.Peers, d.Services = x.Attempts, x.Peers, x.Services
+		index[d.ID] = len(ds)
+		ds = append(ds, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, internal("read detections", err)
+	}
+	rows.Close()
+	erows, err := t.query(ctx, `SELECT detection_id, name, content_type FROM evidence WHERE case_id = ?
+		ORDER BY detection_id, idx`, caseID)
+	if err != nil {
+		return nil, internal("read evidence", err)
+	}
+	defer erows.Close()
+	for erows.Next() {
+		var id string
+		var e abuseguard.Evidence
+		if err := erows.Scan(&id, &e.Name, &e.ContentType); err != nil {
+			return nil, internal("scan evidence", err)
+		}
+		if i, ok := index[id]; ok {
+			ds[i].Evidence = append(ds[i].Evidence, e)
+		}
+	}
+	return ds, erows.Err()
+}

@@ -1,0 +1,155 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"abuseguard"
+)
+
+// statement returns a case's latest statement, nil when none.
+func (t *tx) statement(ctx context.Context, caseID string) (*abuseguard.Statement, error) {
+	var st abuseguard.Statement
+	var commitment int
+	var at int64
+	err := t.queryRow(ctx, `SELECT cause, fix, prevention, commitment, submitted_at, submitted_by
+		FROM statements WHERE case_id = ? ORDER BY id DESC LIMIT 1`, caseID).
+		Scan(&st.Cause, &st.Fix, &st.Prevention, &commitment, &at, &st.SubmittedBy)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, internal("read statement", err)
+	}
+	st.Commitment, st.SubmittedAt = commitment != 0, time.Unix(0, at).UTC()
+	return &st, nil
+}
+
+// PutStatement implements abuseguard.CaseTx.
+func (t *tx) PutStatement(ctx context.Context, caseID string, st abuseguard.Statement) error {
+	_, err := t.exec(ctx, `INSERT INTO statements (case_id, cause, fix, prevention, commitment, submitted_at, submitted_by)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, caseID, st.Cause, st.Fix, st.Prevention, bcol(st.Commitment),
+		st.SubmittedAt.UnixNano(), st.SubmittedBy)
+	if err != nil {
+		return internal("put statement", err)
+	}
+	return nil
+}
+
+// messages returns a case's thread, oldest first.
+func (t *tx) messages(ctx context.Context, caseID string) ([]abuseguard.Message, error) {
+	rows, err := t.query(ctx, `SELECT id, case_id, author, role, kind, body, created_at FROM messages
+		WHERE case_id = ? ORDER BY id`, caseID)
+	if err != nil {
+		return nil, internal("read messages", err)
+	}
+	defer rows.Close()
+	var ms []abuseguard.Message
+	for rows.Next() {
+		var m abuseguard.Message
+		var at int64
+		if err := rows.Scan(&m.ID, &m.CaseID, &m.Author, &m.Role, &m.Kind, &m.Body, &at); err != nil {
+			return nil, internal("scan message", err)
+		}
+		m.CreatedAt = time.Unix(0, at).UTC()
+		ms = append(ms, m)
+	}
+	return ms, rows.Err()
+}
+
+// AddMessage implements abuseguard.CaseTx.
+func (t *tx) AddMessage(ctx context.Context, m *abuseguard.Message) error {
+	res, err := t.exec(ctx, `INSERT INTO messages (case_id, author, role, kind, body, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)`, m.CaseID, m.Author, m.Role, m.Kind, m.Body, m.CreatedAt.UnixNano())
+	if err != nil {
+		return internal("add message", err)
+	}
+	m.ID, _ = res.LastInsertId()
+	return nil
+}
+
+// AddAudit implements abuseguard.CaseTx.
+func (t *tx) AddAudit(ctx context.Context, e abuseguard.AuditEntry) error {
+	_, err := t.exec(ctx, `INSERT INTO audit (time, actor, action, case_id, address, detail) VALUES (?, ?, ?, ?, ?, ?)`,
+		e.Time.UnixNano(), e.Actor, e.Action, e.CaseID, acol(e.Address), e.Detail)
+	if err != nil {
+		return internal("add audit", err)
+	}
+	return nil
+}
+
+// FindAudit implements abuseguard.CaseTx.
+func (t *tx) FindAudit(ctx context.Context, f abuseguard.AuditFilter) ([]abuseguard.AuditEntry, int, error) {
+	if f.Offset < 0 || f.Limit < 0 {
+		return nil, 0, abuseguard.Errorf(abuseguard.EINVALID, "Offset and limit must not be negative.")
+	}
+	cond := ` WHERE (? = '' OR case_id = ?) AND (? = '' OR action = ?) AND time >= ?`
+	args := []any{f.CaseID, f.CaseID, f.Action, f.Action, tcolOr0(f.Since)}
+	var total int
+	if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM audit`+cond, args...).Scan(&total); err != nil {
+		return nil, 0, internal("count audit", err)
+	}
+	limit := f.Limit
+	if limit == 0 {
+		limit = 100
+	}
+	rows, err := t.tx.QueryContext(ctx, `SELECT id, time, actor, action, case_id, address, detail FROM audit`+
+		cond+` ORDER BY id DESC LIMIT ? OFFSET ?`, append(args, limit, f.Offset)...)
+	if err != nil {
+		return nil, 0, internal("find audit", err)
+	}
+	defer rows.Close()
+	var es []abuseguard.AuditEntry
+	for rows.Next() {
+		var e abuseguard.AuditEntry
+		var at int64
+		var addr sql.NullString
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.CaseID, &addr, &e.Detail); err != nil {
+			return nil, 0, internal("scan audit", err)
+		}
+		e.Time, e.Address = time.Unix(0, at).UTC(), aval(addr)
+		es = append(es, e)
+	}
+	return es, total, rows.Err()
+}
+
+func tcolOr0(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// CountAudit implements abuseguard.CaseTx.
+func (t *tx) CountAudit(ctx context.Context, action, actor string, since time.Time) (int, error) {
+	var n int
+	err := t.queryRow(ctx, `SELECT count(*) FROM audit WHERE action = ? AND actor = ? AND time >= ?`,
+		action, actor, since.UnixNano()).Scan(&n)
+	if err != nil {
+		return 0, internal("count audit", err)
+	}
+	return n, nil
+}
+
+// Meta implements abuseguard.CaseTx.
+func (t *tx) Meta(ctx context.Context, key string) (string, error) {
+	var v string
+	err := t.queryRow(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	} else if err != nil {
+		return "", internal("read meta", err)
+	}
+	return v, nil
+}
+
+// SetMeta implements abuseguard.CaseTx.
+func (t *tx) SetMeta(ctx context.Context, key, value string) error {
+	_, err := t.exec(ctx, `INSERT INTO meta (key, value) VALUES (?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	if err != nil {
+		return internal("set meta", err)
+	}
+	return nil
+}

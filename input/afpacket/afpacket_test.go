@@ -1,13 +1,9 @@
 package afpacket_test
 
 import (
-	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -20,78 +16,43 @@ import (
 
 	"abuseguard/flow"
 	"abuseguard/input/afpacket"
+	"abuseguard/testutil/netns"
 	"abuseguard/testutil/pktgen"
 )
 
 var cmpAddr = cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
 
-// netns is a network namespace with a veth pair, veth0 and veth1, both up,
-// with IPv6 off so that the kernel sends nothing of its own on them.
-type netns struct {
-	name string
+// wire is two network namespaces joined by a veth pair (the shared
+// testutil/netns harness): frames sent into one end arrive at the other,
+// where the input captures. IPv6 is off in both so that the kernel sends
+// nothing of its own on the wire.
+type wire struct {
+	send, capture     *netns.NS
+	sendIf, captureIf string
 }
 
-func newNetns(t testing.TB) *netns {
+func newWire(t testing.TB) *wire {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates a network namespace")
+	w := &wire{send: netns.New(t, "agh9-afsend"), capture: netns.New(t, "agh9-afcap")}
+	for _, ns := range []*netns.NS{w.send, w.capture} {
+		ns.Sysctl(t, "net.ipv6.conf.all.disable_ipv6", "1")
+		ns.Sysctl(t, "net.ipv6.conf.default.disable_ipv6", "1")
 	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs ip (iproute2)")
-	}
-	n := &netns{name: fmt.Sprintf("agh9-afp-%d", os.Getpid())}
-	run := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%v: %v\n%s", args, err, out)
-		}
-	}
-	exec.Command("ip", "netns", "del", n.name).Run() // a leftover of a killed run
-	run("ip", "netns", "add", n.name)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", n.name).Run() })
-	run("ip", "netns", "exec", n.name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
-	run("ip", "-n", n.name, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1")
-	run("ip", "-n", n.name, "link", "set", "veth0", "up")
-	run("ip", "-n", n.name, "link", "set", "veth1", "up")
-	return n
+	w.sendIf, w.captureIf = netns.Link(t, w.send, w.capture, nil, nil)
+	return w
 }
 
-// do runs f on a thread that has entered the namespace. The thread is
-// never handed back to the runtime (LockOSThread without unlock): it ends
-// with the goroutine, so no other goroutine runs in the namespace by
-// accident. Sockets f opens stay in the namespace wherever they are used.
-func (n *netns) do(t testing.TB, f func() error) {
-	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		fd, err := unix.Open("/var/run/netns/"+n.name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns: %w", err)
-			return
-		}
-		errc <- f()
-	}()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-}
-
-// sender is a raw socket on veth0.
+// sender is a raw socket on the sending end of the wire.
 type sender struct {
 	fd    int
 	index int
 }
 
-func (n *netns) sender(t testing.TB) *sender {
+func (w *wire) sender(t testing.TB) *sender {
+	t.Helper()
 	s := &sender{}
-	n.do(t, func() error {
-		ifi, err := net.InterfaceByName("veth0")
+	err := w.send.Do(func() error {
+		ifi, err := net.InterfaceByName(w.sendIf)
 		if err != nil {
 			return err
 		}
@@ -99,6 +60,9 @@ func (n *netns) sender(t testing.TB) *sender {
 		s.fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 		return err
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { unix.Close(s.fd) })
 	return s
 }
@@ -147,20 +111,27 @@ func (c *collector) wait(t *testing.T, n int) []flow.Record {
 	return slices.Clone(c.recs)
 }
 
-func startInput(t *testing.T, n *netns, cfg afpacket.Configuration) (*collector, *prometheus.Registry) {
+// startInput captures the wire's capturing end with cfg (its Interface
+// is set here) into a collector.
+func startInput(t *testing.T, w *wire, cfg afpacket.Configuration) (*collector, *prometheus.Registry) {
 	t.Helper()
 	col := &collector{}
-	return col, startInputSink(t, n, cfg, col.sink)
+	return col, startInputSink(t, w, cfg, col.sink)
 }
 
-func startInputSink(t testing.TB, n *netns, cfg afpacket.Configuration, sink flow.Sink) *prometheus.Registry {
+func startInputSink(t testing.TB, w *wire, cfg afpacket.Configuration, sink flow.Sink) *prometheus.Registry {
 	t.Helper()
 	reg := prometheus.NewRegistry()
+	cfg.Interface = w.captureIf
 	in, err := afpacket.New(cfg, afpacket.Dependencies{Logger: slog.New(slog.DiscardHandler), Registerer: reg, Sink: sink})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.do(t, in.Start)
+	// The ring's socket is created in the namespace of the thread that
+	// starts the input.
+	if err := w.capture.Do(in.Start); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		if err := in.Stop(); err != nil {
 			t.Errorf("Stop() = %v", err)
@@ -169,15 +140,15 @@ func startInputSink(t testing.TB, n *netns, cfg afpacket.Configuration, sink flo
 	return reg
 }
 
-// TestCapture sends known frames on veth0 and checks the records read
-// from veth1: every field packet.Decode fills, the header kept, the
+// TestCapture sends known frames into one end of a veth pair and checks
+// the records read from the other: every field packet.Decode fills, the header kept, the
 // sampling rate 1, a receive time, and ARP counted, not recorded.
 func TestCapture(t *testing.T) {
-	n := newNetns(t)
-	cfg := afpacket.DefaultConfiguration("veth1")
+	w := newWire(t)
+	cfg := afpacket.DefaultConfiguration("any")
 	cfg.HeaderBytes = 64
-	col, reg := startInput(t, n, cfg)
-	s := n.sender(t)
+	col, reg := startInput(t, w, cfg)
+	s := w.sender(t)
 
 	a := netip.MustParseAddrPort("203.0.113.7:40000")
 	b := netip.MustParseAddrPort("198.51.100.9:443")
@@ -228,12 +199,12 @@ func TestCapture(t *testing.T) {
 func TestSampling(t *testing.T) {
 	for _, mode := range []string{afpacket.SamplingDeterministic, afpacket.SamplingRandom} {
 		t.Run(mode, func(t *testing.T) {
-			n := newNetns(t)
-			cfg := afpacket.DefaultConfiguration("veth1")
+			w := newWire(t)
+			cfg := afpacket.DefaultConfiguration("any")
 			cfg.SamplingRate = 10
 			cfg.Sampling = mode
-			col, reg := startInput(t, n, cfg)
-			s := n.sender(t)
+			col, reg := startInput(t, w, cfg)
+			s := w.sender(t)
 			const sent = 2000
 			for i := range sent {
 				src := netip.AddrPortFrom(netip.MustParseAddr("203.0.113.7"), uint16(1000+i))

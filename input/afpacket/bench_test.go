@@ -10,8 +10,9 @@ import (
 	"abuseguard/testutil/pktgen"
 )
 
-// BenchmarkCapture sends b.N frames over a veth pair (raw socket on veth0,
-// one sendto per frame) and captures them on veth1 with the default ring,
+// BenchmarkCapture sends b.N frames over a veth pair (a raw socket on one
+// end, one sendto per frame) and captures them on the other with the
+// default ring,
 // every packet kept and decoded. It reports the rate captured and the
 // kernel's drops; on the 2-core machine sender and reader share the cores,
 // so the figure is bound by the sender.
@@ -20,11 +21,11 @@ import (
 func BenchmarkCapture(b *testing.B) {
 	for _, size := range []int{64, 512, 1400} {
 		b.Run(frameName(size), func(b *testing.B) {
-			n := newNetns(b)
-			cfg := afpacket.DefaultConfiguration("veth1")
+			w := newWire(b)
+			cfg := afpacket.DefaultConfiguration("any")
 			records := 0
-			reg := startInputSink(b, n, cfg, func(recs []flow.Record) { records += len(recs) })
-			s := n.sender(b)
+			reg := startInputSink(b, w, cfg, func(recs []flow.Record) { records += len(recs) })
+			s := w.sender(b)
 			frame := pktgen.UDP(netip.MustParseAddrPort("203.0.113.7:40000"), netip.MustParseAddrPort("198.51.100.9:53"), size-14-20-8)
 			b.ReportAllocs()
 			b.ResetTimer()

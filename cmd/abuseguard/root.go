@@ -64,6 +64,7 @@ customer why with the evidence.`,
 		newUnblockCmd(),
 		newApproveCmd(),
 		newAccessIPCmd(),
+		newFlowsCmd(),
 	)
 	return root
 }

@@ -33,21 +33,21 @@ const (
 )
 
 // decodeIP tells IPv4 from IPv6 by the version nibble (raw IP captures).
-func decodeIP(frame []byte, off int, r *flow.Record) error {
+func decodeIP(frame []byte, off int, r *flow.Record, pl *udpPayload) error {
 	if len(frame) <= off {
 		return errTruncated("ip header", off, 0, 1)
 	}
 	switch frame[off] >> 4 {
 	case 4:
-		return decodeIPv4(frame, off, r)
+		return decodeIPv4(frame, off, r, pl)
 	case 6:
-		return decodeIPv6(frame, off, r)
+		return decodeIPv6(frame, off, r, pl)
 	}
 	return errUnknown("ip version", off, int(frame[off]>>4))
 }
 
 // decodeIPv4 decodes the IPv4 header at frame[off:] and what follows it.
-func decodeIPv4(frame []byte, off int, r *flow.Record) error {
+func decodeIPv4(frame []byte, off int, r *flow.Record, pl *udpPayload) error {
 	if off > len(frame) || len(frame)-off < ipv4HeaderLen {
 		return errTruncated("ipv4 header", off, max(len(frame)-off, 0), ipv4HeaderLen)
 	}
@@ -89,13 +89,13 @@ func decodeIPv4(frame []byte, off int, r *flow.Record) error {
 		r.Flags |= flow.FlagTruncated // options cut: no transport header
 		return nil
 	}
-	decodeTransport(b[ihl:end], r)
+	decodeTransport(b[ihl:end], r, pl)
 	return nil
 }
 
 // decodeIPv6 decodes the IPv6 header at frame[off:], walks the extension
 // header chain and decodes the transport header it leads to.
-func decodeIPv6(frame []byte, off int, r *flow.Record) error {
+func decodeIPv6(frame []byte, off int, r *flow.Record, pl *udpPayload) error {
 	if off > len(frame) || len(frame)-off < ipv6HeaderLen {
 		return errTruncated("ipv6 header", off, max(len(frame)-off, 0), ipv6HeaderLen)
 	}
@@ -153,7 +153,7 @@ func decodeIPv6(frame []byte, off int, r *flow.Record) error {
 			// An upper-layer protocol, or ESP (50) / No Next Header (59)
 			// which end the chain with nothing to read after them.
 			r.Proto = next
-			decodeTransport(b[p:end], r)
+			decodeTransport(b[p:end], r, pl)
 			return nil
 		}
 		if end-p < n {

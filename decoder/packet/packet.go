@@ -83,6 +83,11 @@ const (
 //
 // Decode keeps no state: it is safe for concurrent use on distinct records.
 func Decode(lt flow.LinkType, frame []byte, r *flow.Record) error {
+	return decode(lt, frame, r, nil)
+}
+
+// decode is Decode; when pl is not nil it also receives the UDP payload.
+func decode(lt flow.LinkType, frame []byte, r *flow.Record, pl *udpPayload) error {
 	r.Src, r.Dst = zeroAddr, zeroAddr
 	r.Packets, r.Bytes = 0, 0
 	r.SrcPort, r.DstPort = 0, 0
@@ -95,15 +100,15 @@ func Decode(lt flow.LinkType, frame []byte, r *flow.Record) error {
 			return errTruncated("ethernet header", 0, len(frame), ethernetHeaderLen)
 		}
 		r.SrcMAC = mac48(frame[6:12])
-		return decodeEtherType(binary.BigEndian.Uint16(frame[12:14]), frame, ethernetHeaderLen, r)
+		return decodeEtherType(binary.BigEndian.Uint16(frame[12:14]), frame, ethernetHeaderLen, r, pl)
 	case flow.LinkTypeRaw:
-		return decodeIP(frame, 0, r)
+		return decodeIP(frame, 0, r, pl)
 	case flow.LinkTypeIPv4:
-		return decodeIPv4(frame, 0, r)
+		return decodeIPv4(frame, 0, r, pl)
 	case flow.LinkTypeIPv6:
-		return decodeIPv6(frame, 0, r)
+		return decodeIPv6(frame, 0, r, pl)
 	case flow.LinkTypeNull:
-		return decodeNull(frame, r)
+		return decodeNull(frame, r, pl)
 	case flow.LinkTypeLinuxSLL:
 		// packet type(2) ARPHRD type(2) address length(2) address(8) protocol(2)
 		if len(frame) < linuxSLLHeaderLen {
@@ -112,7 +117,7 @@ func Decode(lt flow.LinkType, frame []byte, r *flow.Record) error {
 		if binary.BigEndian.Uint16(frame[2:4]) == arphrdEther && binary.BigEndian.Uint16(frame[4:6]) == 6 {
 			r.SrcMAC = mac48(frame[6:12])
 		}
-		return decodeEtherType(binary.BigEndian.Uint16(frame[14:16]), frame, linuxSLLHeaderLen, r)
+		return decodeEtherType(binary.BigEndian.Uint16(frame[14:16]), frame, linuxSLLHeaderLen, r, pl)
 	case flow.LinkTypeLinuxSLL2:
 		// protocol(2) reserved(2) ifindex(4) ARPHRD type(2) packet type(1)
 		// address length(1) address(8)
@@ -122,7 +127,7 @@ func Decode(lt flow.LinkType, frame []byte, r *flow.Record) error {
 		if binary.BigEndian.Uint16(frame[8:10]) == arphrdEther && frame[11] == 6 {
 			r.SrcMAC = mac48(frame[12:18])
 		}
-		return decodeEtherType(binary.BigEndian.Uint16(frame[0:2]), frame, linuxSLL2HeaderLen, r)
+		return decodeEtherType(binary.BigEndian.Uint16(frame[0:2]), frame, linuxSLL2HeaderLen, r, pl)
 	}
 	return ErrLinkType
 }
@@ -130,13 +135,13 @@ func Decode(lt flow.LinkType, frame []byte, r *flow.Record) error {
 // decodeEtherType dispatches on an EtherType whose payload starts at off,
 // stepping over VLAN tags (each 4 bytes: TCI, then the next EtherType).
 // The loop ends because every tag consumes 4 bytes of a finite frame.
-func decodeEtherType(et uint16, frame []byte, off int, r *flow.Record) error {
+func decodeEtherType(et uint16, frame []byte, off int, r *flow.Record, pl *udpPayload) error {
 	for {
 		switch et {
 		case etherTypeIPv4:
-			return decodeIPv4(frame, off, r)
+			return decodeIPv4(frame, off, r, pl)
 		case etherTypeIPv6:
-			return decodeIPv6(frame, off, r)
+			return decodeIPv6(frame, off, r, pl)
 		case etherTypeVLAN, etherTypeQinQ, etherTypeQinQOld:
 			if len(frame) < off+vlanTagLen {
 				return errTruncated("vlan tag", off, len(frame)-off, vlanTagLen)
@@ -144,7 +149,7 @@ func decodeEtherType(et uint16, frame []byte, off int, r *flow.Record) error {
 			et = binary.BigEndian.Uint16(frame[off+2 : off+4])
 			off += vlanTagLen
 		case etherTypeMPLS, etherTypeMPLSMulti:
-			return decodeMPLS(frame, off, r)
+			return decodeMPLS(frame, off, r, pl)
 		default:
 			return ErrNotIP
 		}
@@ -155,7 +160,7 @@ func decodeEtherType(et uint16, frame []byte, off int, r *flow.Record) error {
 // bit 0 of the third byte). MPLS does not say what it carries, so the
 // payload is guessed from the IP version nibble, as routers do for IP VPNs;
 // anything else (an Ethernet pseudowire, a control word) is ErrNotIP.
-func decodeMPLS(frame []byte, off int, r *flow.Record) error {
+func decodeMPLS(frame []byte, off int, r *flow.Record, pl *udpPayload) error {
 	for {
 		if len(frame) < off+mplsLabelLen {
 			return errTruncated("mpls label", off, len(frame)-off, mplsLabelLen)
@@ -171,9 +176,9 @@ func decodeMPLS(frame []byte, off int, r *flow.Record) error {
 	}
 	switch frame[off] >> 4 {
 	case 4:
-		return decodeIPv4(frame, off, r)
+		return decodeIPv4(frame, off, r, pl)
 	case 6:
-		return decodeIPv6(frame, off, r)
+		return decodeIPv6(frame, off, r, pl)
 	}
 	return ErrNotIP
 }
@@ -182,7 +187,7 @@ func decodeMPLS(frame []byte, off int, r *flow.Record) error {
 // is in the byte order of the machine that captured, which the file does not
 // record: families are small numbers, so a value above 0xffff is the other
 // order.
-func decodeNull(frame []byte, r *flow.Record) error {
+func decodeNull(frame []byte, r *flow.Record, pl *udpPayload) error {
 	if len(frame) < nullHeaderLen {
 		return errTruncated("null header", 0, len(frame), nullHeaderLen)
 	}
@@ -192,9 +197,9 @@ func decodeNull(frame []byte, r *flow.Record) error {
 	}
 	switch family {
 	case familyInet:
-		return decodeIPv4(frame, nullHeaderLen, r)
+		return decodeIPv4(frame, nullHeaderLen, r, pl)
 	case familyInet6Linux, familyInet6BSD, familyInet6FreeBSD, familyInet6Darwin:
-		return decodeIPv6(frame, nullHeaderLen, r)
+		return decodeIPv6(frame, nullHeaderLen, r, pl)
 	}
 	return ErrNotIP
 }

@@ -14,7 +14,7 @@ const protoUDPLite = 136
 // Fixed header sizes decide FlagTruncated: TCP 20, UDP and UDP-Lite 8, SCTP
 // common header 12, ICMP 8 (RFC 792: type, code, checksum, 4 bytes) and
 // ICMPv6 4 (RFC 4443: type, code, checksum).
-func decodeTransport(b []byte, r *flow.Record) {
+func decodeTransport(b []byte, r *flow.Record, pl *udpPayload) {
 	var need int
 	switch r.Proto {
 	case flow.ProtoTCP:
@@ -42,6 +42,9 @@ func decodeTransport(b []byte, r *flow.Record) {
 	if len(b) >= 4 {
 		r.SrcPort = binary.BigEndian.Uint16(b[0:2])
 		r.DstPort = binary.BigEndian.Uint16(b[2:4])
+	}
+	if pl != nil && r.Proto == flow.ProtoUDP && len(b) >= 8 {
+		pl.set(b)
 	}
 	if r.Proto == flow.ProtoTCP && len(b) >= 14 {
 		r.TCPFlags = b[13]

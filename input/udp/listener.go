@@ -1,0 +1,226 @@
+package udp
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+)
+
+// Datagram is one received datagram.
+type Datagram struct {
+	// Source is the exporter's address (Unmap()ped) and port.
+	Source netip.AddrPort
+	// Time is when the batch holding the datagram was read, in Unix
+	// nanoseconds.
+	Time int64
+	// Payload is the UDP payload. It belongs to the listener and is
+	// reused once the handler returns.
+	Payload []byte
+}
+
+// Handler processes a batch of datagrams. It runs on a worker goroutine;
+// the datagrams and their payloads are valid only until it returns.
+type Handler func(dgrams []Datagram)
+
+// Dependencies of a Listener.
+type Dependencies struct {
+	// Logger is scoped to the listener by the caller; slog.Default() when nil.
+	Logger *slog.Logger
+	// Registerer receives the listener's metrics, labelled by protocol.
+	// Required.
+	Registerer prometheus.Registerer
+	// NewHandler returns the handler of one worker; it is called once per
+	// worker at Start, so a handler may keep buffers of its own without
+	// locking. Required.
+	NewHandler func() Handler
+	// Admit, when set, is called by the receivers for each datagram before
+	// it is queued: false drops it (the callee counts it). The collector
+	// turns away unknown exporters here, so that they cannot fill the
+	// queue. It must be fast and safe for concurrent use.
+	Admit func(src netip.Addr) bool
+	// Dropped, when set, is called by a receiver with the datagrams it
+	// dropped because no worker was free, so that the callee can count
+	// them per exporter. Same constraints as Admit.
+	Dropped func(dgrams []Datagram)
+}
+
+// Listener receives datagrams on the configured addresses and hands them
+// to its workers. It is inert until Start.
+type Listener struct {
+	cfg     Configuration
+	deps    Dependencies
+	log     *slog.Logger
+	metrics *metrics
+
+	mu      sync.Mutex
+	sockets []*socket
+	free    chan *batch // batches no one is using
+	queue   chan *batch // batches waiting for a worker
+	group   *errgroup.Group
+	stopped bool
+}
+
+// New validates the configuration and registers the metrics.
+func New(cfg Configuration, deps Dependencies) (*Listener, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("udp listener %s: %w", cfg.Protocol, err)
+	}
+	if deps.NewHandler == nil || deps.Registerer == nil {
+		return nil, errors.New("udp listener: NewHandler and Registerer are required")
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	m, err := newMetrics(deps.Registerer, cfg.Protocol)
+	if err != nil {
+		return nil, fmt.Errorf("udp listener %s: %w", cfg.Protocol, err)
+	}
+	return &Listener{cfg: cfg, deps: deps, log: log, metrics: m}, nil
+}
+
+// Start opens the sockets and starts the receivers and workers. If a
+// socket cannot be opened, those already opened are closed again.
+func (l *Listener) Start() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.group != nil {
+		return errors.New("udp listener: already started")
+	}
+	for _, addr := range l.cfg.Listen {
+		for i := range l.cfg.Sockets {
+			s, err := openSocket(addr, l.cfg, l.cfg.Sockets > 1)
+			if err != nil {
+				for _, s := range l.sockets {
+					s.close()
+				}
+				l.sockets = nil
+				return fmt.Errorf("udp listener %s: socket %d on %s: %w", l.cfg.Protocol, i, addr, err)
+			}
+			l.sockets = append(l.sockets, s)
+			l.metrics.buffer.WithLabelValues(s.local.String()).Set(float64(s.granted))
+			if l.cfg.ReceiveBuffer > 0 && s.granted < l.cfg.ReceiveBuffer {
+				l.log.Warn("receive buffer smaller than configured",
+					"address", s.local, "configured", l.cfg.ReceiveBuffer, "granted", s.granted,
+					"hint", "raise net.core.rmem_max or run with CAP_NET_ADMIN")
+			}
+			l.log.Info("listening", "address", s.local, "socket", i, "receive_buffer", s.granted)
+		}
+	}
+	// Every batch buffer exists from the start: one per receiver plus the
+	// queue. free can hold them all, so returning one never blocks;
+	// queue too, so a receiver that took a free batch always can queue.
+	total := l.cfg.QueueSize + len(l.sockets)
+	l.free = make(chan *batch, total)
+	l.queue = make(chan *batch, total)
+	for range l.cfg.QueueSize {
+		l.free <- newBatch(l.cfg)
+	}
+	l.group = &errgroup.Group{}
+	var workers sync.WaitGroup
+	for range l.cfg.Workers {
+		h := l.deps.NewHandler()
+		workers.Add(1)
+		l.group.Go(func() error {
+			defer workers.Done()
+			for b := range l.queue {
+				h(b.dgrams)
+				l.free <- b
+			}
+			return nil
+		})
+	}
+	var receivers sync.WaitGroup
+	for _, s := range l.sockets {
+		receivers.Add(1)
+		l.group.Go(func() error {
+			defer receivers.Done()
+			return l.receive(s, newBatch(l.cfg))
+		})
+	}
+	// The queue closes when the last receiver is gone, which lets the
+	// workers finish what is queued and return.
+	l.group.Go(func() error {
+		receivers.Wait()
+		close(l.queue)
+		return nil
+	})
+	return nil
+}
+
+// Stop closes the sockets, lets the workers finish the queued batches and
+// waits for every goroutine. It returns the error of a receiver that
+// failed, if any.
+func (l *Listener) Stop() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.group == nil || l.stopped {
+		return nil
+	}
+	l.stopped = true
+	for _, s := range l.sockets {
+		s.close()
+	}
+	return l.group.Wait()
+}
+
+// Addrs returns the local addresses of the open sockets (useful with
+// port 0), one per socket.
+func (l *Listener) Addrs() []netip.AddrPort {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]netip.AddrPort, len(l.sockets))
+	for i, s := range l.sockets {
+		out[i] = s.local
+	}
+	return out
+}
+
+// receive reads batches from s until the socket is closed.
+func (l *Listener) receive(s *socket, b *batch) error {
+	m := l.metrics
+	for {
+		n, err := s.read(b)
+		if err != nil {
+			if s.isClosed() {
+				return nil
+			}
+			m.errors.Inc()
+			l.log.Error("receive failed", "address", s.local, "error", err)
+			return fmt.Errorf("receive on %s: %w", s.local, err)
+		}
+		if d := s.takeKernelDrops(); d > 0 {
+			m.kernelDrops.Add(float64(d))
+		}
+		m.datagrams.Add(float64(n))
+		var bytes, truncated int
+		for _, d := range b.all[:n] {
+			if d.Payload == nil {
+				truncated++
+			}
+			bytes += len(d.Payload)
+		}
+		m.bytes.Add(float64(bytes))
+		if truncated > 0 {
+			m.truncated.Add(float64(truncated))
+		}
+		if b.collect(n, l.deps.Admit) == 0 {
+			continue
+		}
+		select {
+		case nb := <-l.free:
+			l.queue <- b
+			b = nb
+		default:
+			m.queueDrops.Add(float64(len(b.dgrams)))
+			if l.deps.Dropped != nil {
+				l.deps.Dropped(b.dgrams)
+			}
+		}
+	}
+}

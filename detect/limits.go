@@ -38,8 +38,8 @@ type rateLimits struct {
 
 func compile(name string, t Thresholds, activation float64) limits {
 	l := limits{
-		name:        name,
-		scanWindow:  int64(t.Netscan.Window),
+		name:       name,
+		scanWindow: int64(t.Netscan.Window),
 		// Contacts are expired by a sweep, so counts cover up to a window
 		// plus a sweep period: sweeping every tenth of a window keeps that
 		// within 10 % (a quarter would let a scan at 1.4 hosts/s, below

@@ -226,10 +226,10 @@ func (s *shard) emit(n *addrNode, sl int, final bool) {
 	lim := s.e.limitsOf(v.group)
 	switch sl {
 	case slotLimit:
-		out.Peers = s.peers(v.outTop, v.outSince, &lim.out)
+		out.Peers = s.peers(v.outTop, v.outSince, d.last, &lim.out)
 	case slotFlood:
-		out.Peers = s.peers(v.inTop, v.inSince, &lim.in)
-		out.Services = s.services(v.inSvc, v.inSince, &lim.in)
+		out.Peers = s.peers(v.inTop, v.inSince, d.last, &lim.in)
+		out.Services = s.services(v.inSvc, v.inSince, d.last, &lim.in)
 	}
 	s.e.sink(out)
 }

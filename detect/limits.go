@@ -93,10 +93,12 @@ func compileRate(r RateThresholds, activation float64) rateLimits {
 }
 
 // crossed reports whether window sums cross r: either threshold, with at
-// least minObserved records seen (or as many as the packet threshold, when
-// that is lower).
-func (r *rateLimits) crossed(pkts, bytes uint64, recs, minObserved uint32) (pps, bps bool) {
-	if uint64(recs) < min(uint64(minObserved), max(r.pkts, 1)) {
+// least minObserved packets actually seen (or as many as the packet
+// threshold, when that is lower). One sFlow sample at a wrong rate of
+// 1:10 000 000 is not a flood; one unsampled NetFlow record of 3.6 M packets
+// is plenty of evidence.
+func (r *rateLimits) crossed(pkts, bytes uint64, observed, minObserved uint32) (pps, bps bool) {
+	if uint64(observed) < min(uint64(minObserved), max(r.pkts, 1)) {
 		return false, false
 	}
 	return r.pkts > 0 && pkts >= r.pkts, r.bytes > 0 && bytes >= r.bytes

@@ -225,7 +225,7 @@ func (s *shard) misc(r *flow.Record, cs flow.Class, src, dst ipkey.Key, start, e
 	}
 	w := r.Rate()
 	pk, by := max(r.Packets, 1)*w, r.Bytes*w
-	if v.ring.Add(start, end, s.now, lim.misBucket, pk, by) {
+	if v.ring.Add(start, end, s.now, lim.misBucket, pk, by, max(r.Packets, 1)) {
 		s.st[stClamped]++
 	}
 	if len(v.sources) < maxSourceSet {

@@ -15,11 +15,16 @@ import (
 
 const scanner = "203.0.113.7"
 
+// sortByTime sorts records by end time, stably.
+func sortByTime(recs []flow.Record) {
+	slices.SortStableFunc(recs, func(a, b flow.Record) int { return cmp.Compare(a.End, b.End) })
+}
+
 // run sorts records by time (as they would arrive), processes them in one
 // call, flushes, and returns every report.
 func run(t *testing.T, cfg Configuration, recs []flow.Record) []abuseguard.Detection {
 	t.Helper()
-	slices.SortStableFunc(recs, func(a, b flow.Record) int { return cmp.Compare(a.End, b.End) })
+	sortByTime(recs)
 	e, s := newEngine(t, cfg)
 	e.Process(recs)
 	e.Flush()

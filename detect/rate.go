@@ -16,7 +16,7 @@ func (s *shard) out(r *flow.Record, cs, cd flow.Class, src, dst ipkey.Key, start
 	lim := s.e.limitsOf(v.group)
 	w := r.Rate()
 	pk, by := max(r.Packets, 1)*w, r.Bytes*w
-	if v.out.Add(start, end, s.now, lim.out.bucket, pk, by) {
+	if v.out.Add(start, end, s.now, lim.out.bucket, pk, by, max(r.Packets, 1)) {
 		s.st[stClamped]++
 	}
 	p, b, recs := v.out.Sums()
@@ -44,7 +44,7 @@ func (s *shard) in(r *flow.Record, cd flow.Class, src, dst ipkey.Key, start, end
 	lim := s.e.limitsOf(v.group)
 	w := r.Rate()
 	pk, by := max(r.Packets, 1)*w, r.Bytes*w
-	if v.in.Add(start, end, s.now, lim.in.bucket, pk, by) {
+	if v.in.Add(start, end, s.now, lim.in.bucket, pk, by, max(r.Packets, 1)) {
 		s.st[stClamped]++
 	}
 	p, b, recs := v.in.Sums()
@@ -204,13 +204,15 @@ func (s *shard) releaseTop(v *addrState, out bool) {
 	}
 }
 
-// peers returns the top-K of a summary as PeerTotals, rates over the time
-// the summary has been counting (at least one window).
-func (s *shard) peers(t *topk.Summary[ipkey.Key], since int64, rl *rateLimits) []abuseguard.PeerTotal {
+// peers returns the top-K of a summary as PeerTotals, with rates over the
+// time the summary counted until the detection's last record (at least one
+// window), not until the report: a Final report comes a quiet period after
+// the traffic.
+func (s *shard) peers(t *topk.Summary[ipkey.Key], since, last int64, rl *rateLimits) []abuseguard.PeerTotal {
 	if t == nil {
 		return nil
 	}
-	sec := max(float64(s.now-since)/1e9, rl.seconds)
+	sec := max(float64(last-since)/1e9, rl.seconds)
 	top := t.Top(nil, s.cfg.TopK)
 	out := make([]abuseguard.PeerTotal, len(top))
 	for i, c := range top {
@@ -223,11 +225,11 @@ func (s *shard) peers(t *topk.Summary[ipkey.Key], since int64, rl *rateLimits) [
 }
 
 // services is peers for the service summary of an incoming flood.
-func (s *shard) services(t *topk.Summary[scan.Service], since int64, rl *rateLimits) []abuseguard.ServiceTotal {
+func (s *shard) services(t *topk.Summary[scan.Service], since, last int64, rl *rateLimits) []abuseguard.ServiceTotal {
 	if t == nil {
 		return nil
 	}
-	sec := max(float64(s.now-since)/1e9, rl.seconds)
+	sec := max(float64(last-since)/1e9, rl.seconds)
 	top := t.Top(nil, s.cfg.TopK)
 	out := make([]abuseguard.ServiceTotal, len(top))
 	for i, c := range top {

@@ -23,26 +23,28 @@ import "math/bits"
 // 10 % low while a bucket fills, and a flood is seen within 1.1 windows.
 const Buckets = 10
 
-// Ring is a window of Buckets time buckets of packet, byte and record
-// counts. The zero value is an empty ring. Bucket length is passed to each
+// Ring is a window of Buckets time buckets of packet and byte counts (as
+// estimated: scaled by the sampling rate) and of observed packets (as seen,
+// unscaled: how much evidence the estimate rests on). The zero value is an empty ring. Bucket length is passed to each
 // call rather than stored: it is a per-host-group setting and storing it in
 // every tracked address would cost 8 bytes each for nothing.
 type Ring struct {
 	pkts  [Buckets]uint64
 	bytes [Buckets]uint64
-	recs  [Buckets]uint32
+	obs   [Buckets]uint32 // saturating: evidence counts need no more
 	// sums over all buckets, kept incrementally.
 	sumPkts, sumBytes uint64
-	sumRecs           uint32
+	sumObs            uint32
 	// head is the bucket number (time / bucket length) of the newest bucket;
 	// the ring holds buckets head-Buckets+1 .. head.
 	head int64
 	used bool
 }
 
-// Sums returns the packets, bytes and records in the window.
-func (r *Ring) Sums() (pkts, bytes uint64, recs uint32) {
-	return r.sumPkts, r.sumBytes, r.sumRecs
+// Sums returns the estimated packets and bytes in the window, and the
+// packets actually observed.
+func (r *Ring) Sums() (pkts, bytes uint64, observed uint32) {
+	return r.sumPkts, r.sumBytes, r.sumObs
 }
 
 // Reset empties the ring.
@@ -69,21 +71,23 @@ func (r *Ring) Advance(now, bucketLen int64) {
 		i := slot(b)
 		r.sumPkts -= r.pkts[i]
 		r.sumBytes -= r.bytes[i]
-		r.sumRecs -= r.recs[i]
-		r.pkts[i], r.bytes[i], r.recs[i] = 0, 0, 0
+		r.sumObs -= r.obs[i]
+		r.pkts[i], r.bytes[i], r.obs[i] = 0, 0, 0
 	}
 	r.head = n
 }
 
-// Add counts pkts packets and bytes bytes observed over [start, end] as one
-// record, after advancing the window to now. end is taken as at most now.
+// Add counts pkts packets and bytes bytes (estimates) resting on observed
+// packets seen, over [start, end], after advancing the window to now. end is
+// taken as at most now. The observed count goes to the bucket of end, whole:
+// it says how much was seen, not when.
 //
 // The part of [start, end] before the window is dropped: it is traffic of a
 // time the window no longer covers. A record that ends before the window
 // (a late arrival) is clamped: shifted, keeping its duration, to end in the
 // oldest bucket, so it still counts once but cannot resurrect old buckets.
 // Add returns true when it had to clamp.
-func (r *Ring) Add(start, end, now, bucketLen int64, pkts, bytes uint64) (clamped bool) {
+func (r *Ring) Add(start, end, now, bucketLen int64, pkts, bytes, observed uint64) (clamped bool) {
 	r.Advance(now, bucketLen)
 	if end > now {
 		end = now
@@ -101,8 +105,17 @@ func (r *Ring) Add(start, end, now, bucketLen int64, pkts, bytes uint64) (clampe
 			start = end
 		}
 	}
-	r.recs[slot(eb)]++
-	r.sumRecs++
+	o := uint32(min(observed, 1<<32-1))
+	i := slot(eb)
+	if r.obs[i] > 1<<32-1-o {
+		o = 1<<32 - 1 - r.obs[i]
+	}
+	if r.sumObs > 1<<32-1-o {
+		// The sum saturates too; take from no bucket what the sum lacks.
+		o = 1<<32 - 1 - r.sumObs
+	}
+	r.obs[i] += o
+	r.sumObs += o
 	sb := floorDiv(start, bucketLen)
 	if sb == eb {
 		r.put(eb, pkts, bytes)
@@ -138,7 +151,7 @@ func (r *Ring) Add(start, end, now, bucketLen int64, pkts, bytes uint64) (clampe
 // holds traffic, or now when the window is empty.
 func (r *Ring) OldestUsed(now, bucketLen int64) int64 {
 	for b := r.head - Buckets + 1; b <= r.head; b++ {
-		if r.recs[slot(b)] != 0 {
+		if r.obs[slot(b)] != 0 || r.pkts[slot(b)] != 0 {
 			return b * bucketLen
 		}
 	}

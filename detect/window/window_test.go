@@ -16,7 +16,7 @@ func TestAddInstant(t *testing.T) {
 	// 5 000 packets all at one instant: the rate is 5 000 / 10 s, not
 	// infinite, because it is always the sum over the fixed window.
 	for i := 0; i < 5000; i++ {
-		r.Add(t0, t0, t0, bl, 1, 100)
+		r.Add(t0, t0, t0, bl, 1, 100, 1)
 	}
 	p, b, n := r.Sums()
 	if p != 5000 || b != 500_000 || n != 5000 {
@@ -29,7 +29,7 @@ func TestSpreadActiveTimeout(t *testing.T) {
 	// 10 seconds of it fall in the window.
 	var r Ring
 	end := t0 + 60*sec
-	r.Add(t0, end, end, bl, 60_000, 60_000*1500)
+	r.Add(t0, end, end, bl, 60_000, 60_000*1500, 1)
 	p, b, _ := r.Sums()
 	// The window holds buckets (end/bl)-9 .. end/bl: 9 whole seconds plus the
 	// instant at end, i.e. 9 s worth (the newest bucket has only just begun).
@@ -43,7 +43,7 @@ func TestSpreadExactTotal(t *testing.T) {
 	// packet, whatever the rounding.
 	var r Ring
 	now := t0 + 9*sec + sec/2
-	r.Add(t0+sec/3, now, now, bl, 7, 1001)
+	r.Add(t0+sec/3, now, now, bl, 7, 1001, 1)
 	p, b, n := r.Sums()
 	if p != 7 || b != 1001 || n != 1 {
 		t.Fatalf("Sums() = %d, %d, %d, want 7, 1001, 1", p, b, n)
@@ -65,7 +65,7 @@ func TestAdvance(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var r Ring
-			r.Add(t0, t0, t0, bl, 10, 10)
+			r.Add(t0, t0, t0, bl, 10, 10, 1)
 			r.Advance(t0+tt.advance, bl)
 			if p, _, _ := r.Sums(); p != tt.want {
 				t.Fatalf("Sums() after Advance(+%v) = %d, want %d", time.Duration(tt.advance), p, tt.want)
@@ -77,7 +77,7 @@ func TestAdvance(t *testing.T) {
 func TestRollsBucketByBucket(t *testing.T) {
 	var r Ring
 	for i := int64(0); i < 10; i++ {
-		r.Add(t0+i*sec, t0+i*sec, t0+i*sec, bl, uint64(i+1), 0)
+		r.Add(t0+i*sec, t0+i*sec, t0+i*sec, bl, uint64(i+1), 0, 1)
 	}
 	if p, _, _ := r.Sums(); p != 55 {
 		t.Fatalf("Sums() = %d, want 55", p)
@@ -93,7 +93,7 @@ func TestLateRecordClamped(t *testing.T) {
 	now := t0 + 100*sec
 	r.Advance(now, bl)
 	// A packet from 50 s ago counts once, in the oldest bucket ...
-	if !r.Add(t0+50*sec, t0+50*sec, now, bl, 3, 300) {
+	if !r.Add(t0+50*sec, t0+50*sec, now, bl, 3, 300, 1) {
 		t.Fatalf("Add() of a late record did not report clamping")
 	}
 	if p, _, _ := r.Sums(); p != 3 {
@@ -106,7 +106,7 @@ func TestLateRecordClamped(t *testing.T) {
 	}
 	// A late 80-second flow counts only the share one bucket covers:
 	// 1000 packets · 1 s / 80 s = 12.5, rounded up by the exact split.
-	r.Add(t0, t0+80*sec, now+sec, bl, 1000, 0)
+	r.Add(t0, t0+80*sec, now+sec, bl, 1000, 0, 1)
 	if p, _, _ := r.Sums(); p != 13 {
 		t.Fatalf("Sums() of late long flow = %d, want 13", p)
 	}
@@ -114,7 +114,7 @@ func TestLateRecordClamped(t *testing.T) {
 
 func TestFutureEndIsNow(t *testing.T) {
 	var r Ring
-	r.Add(t0, t0+time.Hour.Nanoseconds(), t0, bl, 5, 5)
+	r.Add(t0, t0+time.Hour.Nanoseconds(), t0, bl, 5, 5, 1)
 	if p, _, _ := r.Sums(); p != 5 {
 		t.Fatalf("Sums() = %d, want 5", p)
 	}
@@ -122,8 +122,8 @@ func TestFutureEndIsNow(t *testing.T) {
 
 func TestNegativeTime(t *testing.T) {
 	var r Ring
-	r.Add(-5*sec, -5*sec, -5*sec, bl, 1, 1)
-	r.Add(-sec/2, -sec/2, -sec/2, bl, 1, 1)
+	r.Add(-5*sec, -5*sec, -5*sec, bl, 1, 1, 1)
+	r.Add(-sec/2, -sec/2, -sec/2, bl, 1, 1, 1)
 	if p, _, _ := r.Sums(); p != 2 {
 		t.Fatalf("Sums() = %d, want 2", p)
 	}
@@ -136,7 +136,7 @@ func TestHugeCounts(t *testing.T) {
 	// Sampled counts multiplied out must not overflow the proportional
 	// split: 2^60 packets over 20 s.
 	var r Ring
-	r.Add(t0, t0+20*sec, t0+20*sec, bl, 1<<60, 1<<62)
+	r.Add(t0, t0+20*sec, t0+20*sec, bl, 1<<60, 1<<62, 1)
 	p, _, _ := r.Sums()
 	want := uint64(1<<60) / 20 * 9
 	if p < want-16 || p > want+16 { // want itself is rounded
@@ -149,7 +149,7 @@ func BenchmarkAddPacket(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		now := t0 + int64(i)*1000
-		r.Add(now, now, now, bl, 1, 1500)
+		r.Add(now, now, now, bl, 1, 1500, 1)
 	}
 }
 
@@ -158,6 +158,21 @@ func BenchmarkAddFlow(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		now := t0 + int64(i)*1000
-		r.Add(now-30*sec, now, now, bl, 3000, 3000*1500)
+		r.Add(now-30*sec, now, now, bl, 3000, 3000*1500, 1)
+	}
+}
+
+func TestObservedSaturates(t *testing.T) {
+	var r Ring
+	r.Add(t0, t0, t0, bl, 1, 1, 1<<40)
+	r.Add(t0+sec, t0+sec, t0+sec, bl, 1, 1, 1<<31)
+	if _, _, o := r.Sums(); o != 1<<32-1 {
+		t.Fatalf("observed = %d, want saturated at %d", o, uint32(1<<32-1))
+	}
+	// Rolling out the saturated bucket leaves a consistent sum.
+	r.Advance(t0+10*sec, bl)
+	r.Advance(t0+20*sec, bl)
+	if _, _, o := r.Sums(); o != 0 {
+		t.Fatalf("observed after the window = %d, want 0", o)
 	}
 }

@@ -154,7 +154,7 @@ func (s *shard) openSource(n *srcNode, slot int32, k srcKey, th uint64, lim *lim
 	if k.kind&keySpoofed != 0 {
 		sub = abuseguard.SubkindSpoofedSource
 	}
-	first := v.ring.OldestUsed(s.now, lim.misBucket)
+	first := max(v.ring.OldestUsed(s.now, lim.misBucket), v.start)
 	d := s.newDet(abuseguard.ReasonMisconfiguration, sub, abuseguard.DirectionOut, v.first, v.server, v.group, first, float64(th), "packets")
 	v.det = d
 	if !v.listed {

@@ -199,6 +199,7 @@ type srcState struct {
 	group   uint16
 	server  int32
 	ring    window.Ring
+	start   int64     // first record since the window was last empty
 	first   ipkey.Key // the first wrong source address seen
 	sources map[ipkey.Key]struct{}
 	det     *openDet
@@ -225,6 +226,12 @@ func (s *shard) misc(r *flow.Record, cs flow.Class, src, dst ipkey.Key, start, e
 	}
 	w := r.Rate()
 	pk, by := max(r.Packets, 1)*w, r.Bytes*w
+	v.ring.Advance(s.now, lim.misBucket)
+	if p, _, _ := v.ring.Sums(); p == 0 {
+		// Buckets are a tenth of the window (30 s by default): too coarse
+		// for FirstSeen, so the episode's start is kept apart.
+		v.start = max(start, satAdd(s.now, -lim.misWindow))
+	}
 	if v.ring.Add(start, end, s.now, lim.misBucket, pk, by, max(r.Packets, 1)) {
 		s.st[stClamped]++
 	}

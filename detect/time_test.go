@@ -3,8 +3,8 @@ package detect
 import (
 	"cmp"
 	"math"
-	"slices"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 

@@ -27,6 +27,7 @@ var addrs = cmpopts.EquateComparable(netip.Addr{})
 //	                                 198.51.100.1 is protected (a router)
 //	10/8, 172.16/12, 192.168/16,
 //	100.64/10, fd00::/8              reserved
+//	198.18.0.0/15                    customer space without servers (benchmarks)
 //	everything else                  the internet
 //
 // MAC 02:00:00:00:00:NN belongs to server NN-1.
@@ -54,6 +55,9 @@ func (fakeInventory) Classify(a netip.Addr) flow.Class {
 			if b[3] >= 128 {
 				c.Group = 1
 			}
+			return c
+		case b[0] == 198 && b[1]&0xfe == 18:
+			c.Flags = flow.ClassCustomer | flow.ClassProvider
 			return c
 		case b[0] == 198 && b[1] == 51 && b[2] == 100:
 			c.Flags = flow.ClassProvider

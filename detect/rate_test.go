@@ -284,7 +284,7 @@ func TestSpoofedFloodBoundedMemory(t *testing.T) {
 	for done := 0; done < total; done += len(rs) {
 		for i := range rs {
 			n := done + i
-			src := netip.AddrFrom4([4]byte{byte(1 + r.Uint32()%200), byte(r.Uint32()), byte(r.Uint32()), byte(r.Uint32())})
+			src := netip.AddrFrom4([4]byte{byte(45 + r.Uint32()%50), byte(r.Uint32()), byte(r.Uint32()), byte(r.Uint32())})
 			if n%20 == 0 {
 				src = heavy
 			}

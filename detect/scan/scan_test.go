@@ -168,3 +168,18 @@ func BenchmarkAttemptPromote(b *testing.B) {
 		tb.Promote(k, 0)
 	}
 }
+
+func TestAnswerAfterExpireRebuild(t *testing.T) {
+	// The open-attempt filter is rebuilt by Expire: an attempt that
+	// survives it must still be answerable, an expired one not found.
+	tb := NewTable()
+	old, kept := key(1, 22, 6), key(2, 22, 6)
+	tb.Attempt(old, 10, 1, 1, 1, 10)
+	tb.Attempt(kept, 100, 1, 1, 1, 10)
+	tb.Promote(kept, 0)
+	tb.Expire(50, 100)
+	tb.Answer(kept, 101, 1, false, 10, 5)
+	if got, want := tb.service(kept.Service()), (Counter{Done: 1}); got != want || tb.Open() != 0 {
+		t.Fatalf("after Answer: %+v, open %d; want %+v, 0", got, tb.Open(), want)
+	}
+}

@@ -56,7 +56,7 @@ func (e *Engine) Start() error {
 					s.tick(b.tickAt)
 				}
 				for j := range b.recs {
-					s.handle(&b.recs[j], b.metas[j].cs, b.metas[j].cd, b.metas[j].roles)
+					s.handle(&b.recs[j], &b.metas[j], b.metas[j].roles)
 				}
 				s.publish()
 				e.putBatch(i, b)

@@ -193,8 +193,9 @@ const (
 
 // meta is what routing learnt of a record.
 type meta struct {
-	cs, cd flow.Class
-	roles  uint8
+	cs, cd   flow.Class
+	src, dst ipkey.Key
+	roles    uint8
 }
 
 // target is one shard a record goes to, with its roles there.
@@ -207,6 +208,7 @@ type target struct {
 func (e *Engine) route(r *flow.Record, m *meta, ts *[3]target) int {
 	m.cs = e.inv.Classify(r.Src)
 	m.cd = e.inv.Classify(r.Dst)
+	m.src, m.dst = ipkey.From(r.Src), ipkey.From(r.Dst)
 	m.roles = 0
 	if m.cs.Customer() {
 		m.roles |= roleOut
@@ -228,12 +230,19 @@ func (e *Engine) route(r *flow.Record, m *meta, ts *[3]target) int {
 		ts[n] = target{sh, role}
 		n++
 	}
+	if len(e.shards) == 1 {
+		if m.roles != 0 {
+			ts[0] = target{0, m.roles}
+			n = 1
+		}
+		return n
+	}
 	ns := uint64(len(e.shards))
 	if m.roles&roleOut != 0 {
-		add(int(ipkey.From(r.Src).Hash()%ns), roleOut)
+		add(int(m.src.Hash()%ns), roleOut)
 	}
 	if m.roles&roleIn != 0 {
-		add(int(ipkey.From(r.Dst).Hash()%ns), roleIn)
+		add(int(m.dst.Hash()%ns), roleIn)
 	}
 	if m.roles&roleMisc != 0 {
 		add(int(e.sourceKey(r, m.cs).hash()%ns), roleMisc)
@@ -284,7 +293,7 @@ func (e *Engine) Process(records []flow.Record) {
 			continue
 		}
 		for _, t := range ts[:n] {
-			e.shards[t.shard].handle(r, m.cs, m.cd, t.roles)
+			e.shards[t.shard].handle(r, &m, t.roles)
 		}
 	}
 	e.ignored.Add(ignored)

@@ -9,6 +9,7 @@ import (
 
 	"abuseguard"
 	"abuseguard/detect/ipkey"
+	"abuseguard/detect/scan"
 )
 
 type (
@@ -70,7 +71,18 @@ type openDet struct {
 	rate          uint32
 	attempts      []abuseguard.Attempt
 	attemptsTotal uint64
+
+	// The netscan keys that crossed the threshold (services for horizontal
+	// and sweep, hosts for vertical), so that housekeeping checks a few
+	// counters instead of walking a scanner's table every second (which cost
+	// 2.4 µs per record with 64 scanners at once).
+	services []scan.Service
+	hosts    []ipkey.Key
 }
+
+// maxCrossedKeys bounds openDet.services and hosts: a scan over more ports
+// or hosts than that at once keeps its detection open through any of them.
+const maxCrossedKeys = 8
 
 // slotInfo gives a slot's fixed fields.
 func slotInfo(sl int) (abuseguard.Reason, string, abuseguard.Direction) {

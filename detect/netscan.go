@@ -248,15 +248,15 @@ func (s *shard) promote(p pendingAttempt) {
 	}
 	if isEcho(p.key.Service()) {
 		if h.Crossed(lim.sweep, lim.minObserved, lim.share) {
-			s.scanAbove(n, p.slot, slotSweep, h.Open, lim.sweep, lim)
+			s.scanAbove(n, p.slot, slotSweep, h.Open, lim.sweep, lim, p.key)
 		}
 		return
 	}
 	if h.Crossed(lim.horizontal, lim.minObserved, lim.share) {
-		s.scanAbove(n, p.slot, slotHorizontal, h.Open, lim.horizontal, lim)
+		s.scanAbove(n, p.slot, slotHorizontal, h.Open, lim.horizontal, lim, p.key)
 	}
 	if vc.Crossed(lim.vertical, lim.minObserved, lim.share) {
-		s.scanAbove(n, p.slot, slotVertical, vc.Open, lim.vertical, lim)
+		s.scanAbove(n, p.slot, slotVertical, vc.Open, lim.vertical, lim, p.key)
 	}
 }
 
@@ -281,12 +281,13 @@ func attempt(src ipkey.Key, k scan.Key, c scan.Contact) abuseguard.Attempt {
 
 // scanAbove notes that a netscan condition holds at value, opening the
 // detection (with the attempts so far as evidence) when it is new.
-func (s *shard) scanAbove(n *addrNode, slot int32, sl int, value, threshold uint64, lim *limits) {
+func (s *shard) scanAbove(n *addrNode, slot int32, sl int, value, threshold uint64, lim *limits, k scan.Key) {
 	v := &n.v
 	if d := v.det[sl]; d != nil {
 		d.lastAbove = s.now
 		d.value = max(d.value, float64(value))
 		d.distinct = max(d.distinct, value)
+		noteKey(d, sl, k)
 		return
 	}
 	// The evidence: every counted attempt in the table, oldest first (then
@@ -330,45 +331,62 @@ func (s *shard) scanAbove(n *addrNode, slot int32, sl int, value, threshold uint
 		s.addAttempt(d, n.key, r.k, r.c)
 	}
 	d.value, d.distinct = float64(value), value
+	noteKey(d, sl, k)
 	s.emit(n, sl, false)
+}
+
+// noteKey remembers the service or host that crossed in slot sl.
+func noteKey(d *openDet, sl int, k scan.Key) {
+	if sl == slotVertical {
+		if len(d.hosts) < maxCrossedKeys && !slices.Contains(d.hosts, k.Addr) {
+			d.hosts = append(d.hosts, k.Addr)
+		}
+		return
+	}
+	if sv := k.Service(); len(d.services) < maxCrossedKeys && !slices.Contains(d.services, sv) {
+		d.services = append(d.services, sv)
+	}
 }
 
 // evalScan re-evaluates the open netscan detections of an address at
 // housekeeping: as attempts expire the counters fall, and a scan that has
-// stayed below threshold for Quiet ends.
+// stayed below threshold for Quiet ends. Only the keys that crossed are
+// checked; a key crossing anew is noted by promote as it happens.
 func (s *shard) evalScan(n *addrNode, lim *limits) {
 	v := &n.v
-	var h, vert, sweep uint64
-	if v.scan != nil {
-		// Open detections are few: expire at every housekeeping, so that a
-		// detection ends on time rather than a sweep period late.
-		v.scan.Expire(satAdd(s.now, -lim.scanWindow), s.now)
-		v.scan.Services(func(sv scan.Service, c scan.Counter) {
-			if isEcho(sv) {
-				if c.Crossed(lim.sweep, lim.minObserved, lim.share) {
-					sweep = max(sweep, c.Open)
-				}
-			} else if c.Crossed(lim.horizontal, lim.minObserved, lim.share) {
-				h = max(h, c.Open)
-			}
-		})
-		v.scan.Hosts(func(_ ipkey.Key, c scan.Counter) {
-			if c.Crossed(lim.vertical, lim.minObserved, lim.share) {
-				vert = max(vert, c.Open)
-			}
-		})
+	if v.scan == nil {
+		return
 	}
-	for _, x := range [...]struct {
-		sl    int
-		value uint64
-	}{{slotHorizontal, h}, {slotVertical, vert}, {slotSweep, sweep}} {
-		if d := v.det[x.sl]; d != nil {
-			if x.value > 0 {
-				d.value = max(d.value, float64(x.value))
-				d.distinct = max(d.distinct, x.value)
-			}
-			s.keepOrEnd(n, x.sl, x.value > 0, lim.scanQuiet, lim.maxDuration)
+	s.scanTable(v, lim) // expires on the sweep period
+	for _, sl := range [...]int{slotHorizontal, slotVertical, slotSweep} {
+		d := v.det[sl]
+		if d == nil {
+			continue
 		}
+		var value uint64
+		switch sl {
+		case slotVertical:
+			for _, h := range d.hosts {
+				if c := v.scan.Host(h); c.Crossed(lim.vertical, lim.minObserved, lim.share) {
+					value = max(value, c.Open)
+				}
+			}
+		default:
+			th := lim.horizontal
+			if sl == slotSweep {
+				th = lim.sweep
+			}
+			for _, sv := range d.services {
+				if c := v.scan.Service(sv); c.Crossed(th, lim.minObserved, lim.share) {
+					value = max(value, c.Open)
+				}
+			}
+		}
+		if value > 0 {
+			d.value = max(d.value, float64(value))
+			d.distinct = max(d.distinct, value)
+		}
+		s.keepOrEnd(n, sl, value > 0, lim.scanQuiet, lim.maxDuration)
 	}
 }
 

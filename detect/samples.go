@@ -78,7 +78,11 @@ func (s *sampleRing) each(fn func(*sample, []byte)) {
 
 // dump is the traffic dump of one address (or misconfiguration source)
 // while it has a detection open. Its bytes are written once and never
-// reused, so reports already handed to the sink can share them.
+// overwritten, so reports already handed to the sink can share them: when
+// the arena grows, earlier samples keep pointing into the old array, which
+// stays as it was. It grows as samples come rather than being allocated at
+// its cap: a full dump is ~130 kB (500 samples), and a carpet-bombing flood
+// can open detections on thousands of addresses at once.
 type dump struct {
 	samples []abuseguard.PacketSample
 	arena   []byte
@@ -86,7 +90,7 @@ type dump struct {
 }
 
 func newDump(max, snaplen int) *dump {
-	return &dump{samples: make([]abuseguard.PacketSample, 0, max), arena: make([]byte, 0, max*snaplen), max: max}
+	return &dump{samples: make([]abuseguard.PacketSample, 0, min(max, 16)), arena: make([]byte, 0, min(max, 16)*snaplen), max: max}
 }
 
 func (d *dump) full() bool { return len(d.samples) >= d.max }

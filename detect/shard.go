@@ -82,7 +82,7 @@ func newShard(id int, e *Engine) *shard {
 }
 
 // handle runs one record through the detectors its roles select.
-func (s *shard) handle(r *flow.Record, cs, cd flow.Class, roles uint8) {
+func (s *shard) handle(r *flow.Record, m *meta, roles uint8) {
 	start, end := r.Start, r.End
 	if end < start {
 		end = start
@@ -90,17 +90,16 @@ func (s *shard) handle(r *flow.Record, cs, cd flow.Class, roles uint8) {
 	s.advance(end)
 	s.st[stRecords]++
 	s.promoteDue()
-	src, dst := ipkey.From(r.Src), ipkey.From(r.Dst)
 	if roles&roleOut != 0 {
-		s.out(r, cs, cd, src, dst, start, end)
+		s.out(r, m.cs, m.cd, m.src, m.dst, start, end)
 	}
 	if roles&roleIn != 0 {
-		s.in(r, cd, src, dst, start, end)
+		s.in(r, m.cd, m.src, m.dst, start, end)
 	}
 	if roles&roleMisc != 0 {
-		s.misc(r, cs, src, dst, start, end)
+		s.misc(r, m.cs, m.src, m.dst, start, end)
 	}
-	s.ring.push(r, src, dst)
+	s.ring.push(r, m.src, m.dst)
 }
 
 // advance moves the shard's clock to t, the time of a record.

@@ -290,20 +290,11 @@ func (t *Table) Contacts(fn func(Key, Contact)) {
 	}
 }
 
-// Services calls fn for the counter of every service with contacts.
-func (t *Table) Services(fn func(Service, Counter)) {
-	for s, c := range t.horiz {
-		fn(s, c)
-	}
-}
+// Service returns the counter of service sv.
+func (t *Table) Service(sv Service) Counter { return t.horiz[sv] }
 
-// Hosts calls fn for the counter of every remote host with TCP, UDP or SCTP
-// contacts.
-func (t *Table) Hosts(fn func(ipkey.Key, Counter)) {
-	for a, c := range t.vert {
-		fn(a, c)
-	}
-}
+// Host returns the counter of remote host a.
+func (t *Table) Host(a ipkey.Key) Counter { return t.vert[a] }
 
 func (t *Table) add(k Key, open uint64, seen uint32, done uint64) {
 	h := t.horiz[k.Service()]

@@ -1,6 +1,7 @@
 package window
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -174,5 +175,58 @@ func TestObservedSaturates(t *testing.T) {
 	r.Advance(t0+20*sec, bl)
 	if _, _, o := r.Sums(); o != 0 {
 		t.Fatalf("observed after the window = %d, want 0", o)
+	}
+}
+
+// TestAgainstReference compares Ring with a plain map of buckets over
+// random records, in and out of order, inside and across buckets.
+func TestAgainstReference(t *testing.T) {
+	type ref struct{ pkts map[int64]uint64 }
+	r := rand.New(rand.NewPCG(1, 2))
+	for trial := 0; trial < 200; trial++ {
+		var ring Ring
+		want := ref{map[int64]uint64{}}
+		bucket := int64(1+r.IntN(5)) * sec / 10
+		now := int64(r.IntN(1000)) * sec / 7
+		if trial%2 == 0 {
+			now = -now
+		}
+		for step := 0; step < 300; step++ {
+			now += int64(r.IntN(4)) * bucket / 3
+			end := now - int64(r.IntN(14))*bucket/2
+			start := end - int64(r.IntN(3))*bucket/2
+			pk := uint64(1 + r.IntN(1000))
+			ring.Add(start, end, now, bucket, pk, 0, 1)
+			// reference: shift late records into the oldest bucket, spread
+			// by overlap, drop what is before the window
+			head := floorDiv(now, bucket)
+			first := head - Buckets + 1
+			if floorDiv(end, bucket) < first {
+				shift := (first+1)*bucket - 1 - end
+				start, end = start+shift, end+shift
+			}
+			d := end - start
+			for b := floorDiv(start, bucket); b <= floorDiv(end, bucket); b++ {
+				if d == 0 {
+					want.pkts[b] += pk
+					break
+				}
+				lo, hi := max(start, b*bucket), min(end, (b+1)*bucket)
+				if b == floorDiv(end, bucket) {
+					hi = end
+				}
+				// the exact split gives floor(P·(hi-start)/d) - floor(P·(lo-start)/d)
+				want.pkts[b] += mulDiv(pk, uint64(hi-start), uint64(d)) - mulDiv(pk, uint64(lo-start), uint64(d))
+			}
+			var sum uint64
+			for b, v := range want.pkts {
+				if b >= first && b <= head {
+					sum += v
+				}
+			}
+			if got, _, _ := ring.Sums(); got != sum {
+				t.Fatalf("trial %d step %d: Sums() = %d, reference %d", trial, step, got, sum)
+			}
+		}
 	}
 }

@@ -59,8 +59,12 @@ func cpuTime() int64 {
 
 // cust is customer address i of the benchmark space 198.18.0.0/15; ext4 is
 // internet address i.
-func cust(i int) netip.Addr { return netip.AddrFrom4([4]byte{198, 18 + byte(i>>16&1), byte(i >> 8), byte(i)}) }
-func ext4(i int) netip.Addr { return netip.AddrFrom4([4]byte{45, byte(i >> 16), byte(i >> 8), byte(i)}) }
+func cust(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{198, 18 + byte(i>>16&1), byte(i >> 8), byte(i)})
+}
+func ext4(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{45, byte(i >> 16), byte(i >> 8), byte(i)})
+}
 
 func pkt(r *flow.Record, t int64, src, dst netip.Addr, proto uint8, sport, dport uint16, flags uint8, size uint64) {
 	*r = flow.Record{Src: src, Dst: dst, Start: t, End: t, Packets: 1, Bytes: size, SamplingRate: 1,

@@ -10,7 +10,16 @@ package detect
 // queue) refer to a slot and notice when it has been freed and reused.
 // An lru is owned by one shard and not safe for concurrent use.
 type lru[K comparable, V any] struct {
-	idx    map[K]int32
+	idx map[K]int32
+	// cache maps a key's hash to its slot+1 (0: empty), direct-mapped, in
+	// front of idx. A hosting provider's traffic is mostly its few busy
+	// servers, while background scanning of the whole customer space keeps
+	// idx large (131 072 addresses in the mixed benchmark, 8 MB): lookups
+	// there missed the CPU cache and were a fifth of the engine's time. The
+	// 32 kB cache stays in it. Entries are checked against the node's key,
+	// so stale ones are harmless.
+	cache  []int32
+	hash   func(K) uint64
 	chunks [][]lruNode[K, V]
 	free   []int32
 	used   int32 // slots ever handed out
@@ -33,8 +42,10 @@ const lruChunk = 1024
 // touchGranularity is how stale a node's position may get (event time).
 const touchGranularity = int64(1e9)
 
-func newLRU[K comparable, V any](max int) *lru[K, V] {
-	return &lru[K, V]{idx: make(map[K]int32), head: -1, tail: -1, max: max}
+const lruCache = 8192 // entries, a power of two
+
+func newLRU[K comparable, V any](max int, hash func(K) uint64) *lru[K, V] {
+	return &lru[K, V]{idx: make(map[K]int32), cache: make([]int32, lruCache), hash: hash, head: -1, tail: -1, max: max}
 }
 
 func (l *lru[K, V]) len() int { return len(l.idx) }
@@ -45,7 +56,14 @@ func (l *lru[K, V]) node(i int32) *lruNode[K, V] { return &l.chunks[i/lruChunk][
 
 // get returns the slot of k, or -1.
 func (l *lru[K, V]) get(k K) int32 {
+	h := l.hash(k) >> 40 & (lruCache - 1) // high bits: the low ones chose the shard
+	if c := l.cache[h] - 1; c >= 0 {
+		if n := l.node(c); n.live && n.key == k {
+			return c
+		}
+	}
 	if i, ok := l.idx[k]; ok {
+		l.cache[h] = i + 1
 		return i
 	}
 	return -1
@@ -76,6 +94,7 @@ func (l *lru[K, V]) insert(k K, now int64) int32 {
 	}
 	l.head = i
 	l.idx[k] = i
+	l.cache[l.hash(k)>>40&(lruCache-1)] = i + 1
 	return i
 }
 

@@ -75,8 +75,8 @@ type addrState struct {
 func newShard(id int, e *Engine) *shard {
 	return &shard{
 		id: id, e: e, cfg: &e.cfg,
-		addrs: newLRU[ipkey.Key, addrState](e.cfg.MaxAddresses),
-		srcs:  newLRU[srcKey, srcState](e.cfg.MaxSources),
+		addrs: newLRU[ipkey.Key, addrState](e.cfg.MaxAddresses, ipkey.Key.Hash),
+		srcs:  newLRU[srcKey, srcState](e.cfg.MaxSources, srcKey.hash),
 		ring:  newSampleRing(e.cfg.SampleRing, e.cfg.Snaplen),
 	}
 }

@@ -225,41 +225,58 @@ func BenchmarkSubmit(b *testing.B) {
 	b.ReportMetric(float64(dropped)/float64(b.N+2000*len(batch)), "dropped/record")
 }
 
-// BenchmarkMemoryPerAddress measures the heap one tracked address costs:
-// 100 000 servers each sending and receiving TCP and making a DNS query
-// (so each has both windows and a small contact table).
+// BenchmarkMemoryPerAddress measures the heap one tracked address costs,
+// for 100 000 addresses: "active" servers send and receive TCP and make a
+// DNS query (both windows and a small contact table); "idle" addresses only
+// receive (background scanning of customer space).
 func BenchmarkMemoryPerAddress(b *testing.B) {
+	for _, active := range []bool{true, false} {
+		name := "idle"
+		if active {
+			name = "active"
+		}
+		b.Run(name, func(b *testing.B) {
+			for it := 0; it < b.N; it++ {
+				b.ReportMetric(memoryPerAddress(b, active), "B/address")
+			}
+		})
+	}
+}
+
+func memoryPerAddress(b *testing.B, active bool) float64 {
 	const n = 100_000
-	for it := 0; it < b.N; it++ {
-		cfg := testConfig()
-		cfg.MaxAddresses = n
-		e, _ := newEngine(b, cfg)
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		batch := make([]flow.Record, 0, 3*1000)
-		for i := 0; i < n; i++ {
-			a := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0x0c, 12: byte(i >> 24), 13: byte(i >> 16), 14: byte(i >> 8), 15: byte(i)})
-			var out, in, dns flow.Record
-			t := at(time.Duration(i) * time.Microsecond)
+	cfg := testConfig()
+	cfg.MaxAddresses = n
+	e, _ := newEngine(b, cfg)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	batch := make([]flow.Record, 0, 3*1000)
+	for i := 0; i < n; i++ {
+		a := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0x0c, 12: byte(i >> 24), 13: byte(i >> 16), 14: byte(i >> 8), 15: byte(i)})
+		var out, in, dns flow.Record
+		t := at(time.Duration(i) * time.Microsecond)
+		pkt(&in, t, ext4(i), a, flow.ProtoTCP, 40000, 443, flow.TCPSyn, 60)
+		if !active {
+			batch = append(batch, in)
+		} else {
 			pkt(&out, t, a, ext4(i), flow.ProtoTCP, 443, 40000, flow.TCPAck, 1500)
-			pkt(&in, t, ext4(i), a, flow.ProtoTCP, 40000, 443, flow.TCPAck, 52)
 			pkt(&dns, t, a, ext4(1), flow.ProtoUDP, 40000, 53, 0, 70)
 			batch = append(batch, out, in, dns)
-			if len(batch) == cap(batch) {
-				e.Process(batch)
-				batch = batch[:0]
-			}
 		}
-		e.Process(batch)
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		if got := e.shards[0].addrs.len(); got != n {
-			b.Fatalf("tracked %d addresses, want %d", got, n)
+		if len(batch) >= cap(batch)-3 {
+			e.Process(batch)
+			batch = batch[:0]
 		}
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/address")
-		runtime.KeepAlive(e)
 	}
+	e.Process(batch)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if got := e.shards[0].addrs.len(); got != n {
+		b.Fatalf("tracked %d addresses, want %d", got, n)
+	}
+	runtime.KeepAlive(e)
+	return float64(after.HeapAlloc-before.HeapAlloc) / n
 }
 
 // BenchmarkGenerator is the cost of making the mixed records alone, to be

@@ -173,8 +173,10 @@ func (e *Engine) getBatch(i int) *batch {
 }
 
 func (e *Engine) putBatch(i int, b *batch) {
+	// No need to clear the records: their Header points into the batch's
+	// own arena, so they keep nothing else alive (clearing cost ~10 ns a
+	// record).
 	b.recs, b.metas, b.arena, b.tick = b.recs[:0], b.metas[:0], b.arena[:0], false
-	clear(b.recs[:cap(b.recs)]) // drop Header references for the GC
 	select {
 	case e.free[i] <- b:
 	default:

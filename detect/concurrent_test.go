@@ -248,6 +248,7 @@ abuseguard_detect_detections_total{kind="packet_limit",subkind="bps"} 0
 abuseguard_detect_detections_total{kind="packet_limit",subkind="pps"} 0
 # HELP abuseguard_detect_records_ignored_total Records the detectors ignored, by reason.
 # TYPE abuseguard_detect_records_ignored_total counter
+abuseguard_detect_records_ignored_total{reason="invalid"} 0
 abuseguard_detect_records_ignored_total{reason="not_customer"} 1
 # HELP abuseguard_detect_records_total Records run through the detectors, counted once per shard they concern.
 # TYPE abuseguard_detect_records_total counter
@@ -263,9 +264,9 @@ abuseguard_detect_tracked{kind="top_k"} 0
 		"abuseguard_detect_records_total", "abuseguard_detect_tracked"); err != nil {
 		t.Fatalf("metrics: %v", err)
 	}
-	// records, ignored, 3 drop reasons, late, clamped, time resets, 10
-	// detection kinds, 7 eviction kinds, 3 tracked kinds.
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != 28 {
-		t.Fatalf("GatherAndCount() = %d, %v; want 28 series", n, err)
+	// records, 2 ignored reasons, 3 drop reasons, late, clamped, time
+	// resets, 10 detection kinds, 7 eviction kinds, 3 tracked kinds.
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 29 {
+		t.Fatalf("GatherAndCount() = %d, %v; want 29 series", n, err)
 	}
 }

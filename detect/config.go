@@ -8,8 +8,9 @@ import (
 )
 
 // Configuration is the detect section of the configuration file. Every
-// field has a default (DefaultConfiguration); state caps are per shard, so
-// the process holds at most Shards times each.
+// field has a default (DefaultConfiguration). The caps on state are totals,
+// split evenly among the shards, so that memory does not depend on the
+// machine's core count (the shard count follows GOMAXPROCS by default).
 type Configuration struct {
 	// Shards is the number of shards (goroutines in concurrent mode); state
 	// is split among them by a hash of the customer address. 0 means
@@ -23,11 +24,14 @@ type Configuration struct {
 	// BatchSize is the number of records per queued batch.
 	BatchSize int `yaml:"batch_size"`
 
-	// MaxAddresses caps the customer addresses tracked per shard; past it
-	// the least recently active address is evicted (and counted).
+	// MaxAddresses caps the customer addresses tracked; past it the least
+	// recently active address of the shard is evicted (and counted). An
+	// address costs 0.7 kB with traffic in one direction, about 1.8 kB with
+	// both and outgoing connections (docs/performance.md), so the default
+	// bounds this state near 500 MB.
 	MaxAddresses int `yaml:"max_addresses"`
 	// MaxSources caps the misconfiguration keys (source MAC or address of
-	// unassigned or spoofed traffic) tracked per shard, evicted alike.
+	// unassigned or spoofed traffic) tracked, evicted alike.
 	MaxSources int `yaml:"max_sources"`
 	// MaxContacts caps the netscan contacts (and private destinations) kept
 	// per customer address. Past it new contacts are dropped and counted:
@@ -35,8 +39,8 @@ type Configuration struct {
 	// most goes to contacts created by answers (incoming UDP), so that an
 	// incoming flood cannot hide a scan.
 	MaxContacts int `yaml:"max_contacts"`
-	// PendingAttempts caps the attempts waiting out their grace period per
-	// shard; past it the oldest is judged early (and counted).
+	// PendingAttempts caps the attempts waiting out their grace period;
+	// past it the oldest of the shard is judged early (and counted).
 	PendingAttempts int `yaml:"pending_attempts"`
 	// MaxAttempts is the number of attempts kept as evidence per detection
 	// (the netscan log); AttemptsTotal counts all of them.
@@ -52,12 +56,12 @@ type Configuration struct {
 	// which an address starts keeping top-K summaries; below it an address
 	// costs no summary.
 	TopKActivation float64 `yaml:"top_k_activation"`
-	// MaxTopK caps the active summaries per shard.
+	// MaxTopK caps the active top-K summaries (about 10 kB each).
 	MaxTopK int `yaml:"max_top_k"`
 
 	// SampleRing is the number of recent packets each shard keeps for the
 	// traffic dump (M3); on crossing, the address's packets are taken from
-	// it.
+	// it. Per shard: each shard sees only its addresses' packets.
 	SampleRing int `yaml:"sample_ring"`
 	// Snaplen is the number of header bytes kept per sampled packet.
 	Snaplen int `yaml:"snaplen"`
@@ -326,7 +330,7 @@ func (c *Configuration) Validate() error {
 	positive("max_attempts", c.MaxAttempts, 0)
 	positive("top_k", c.TopK, 1)
 	positive("top_k_counters", c.TopKCounters, c.TopK)
-	positive("max_top_k", c.MaxTopK, 0)
+	positive("max_top_k", c.MaxTopK, 1)
 	positive("sample_ring", c.SampleRing, 0)
 	positive("snaplen", c.Snaplen, 0)
 	positive("max_samples", c.MaxSamples, 0)

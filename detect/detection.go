@@ -120,6 +120,8 @@ func (s *shard) newDet(kind abuseguard.Reason, subkind string, dir abuseguard.Di
 		d.d.ServerID, d.d.CustomerID = s.e.inv.Server(server)
 	}
 	s.st[stDetections+detKindIndex(kind, subkind)]++
+	s.e.log.Debug("detection opened", "id", d.d.ID, "kind", kind, "subkind", subkind,
+		"address", d.d.Address, "server", d.d.ServerID, "shard", s.id)
 	return d
 }
 
@@ -262,6 +264,10 @@ func (s *shard) report(d *openDet, final bool, dp *dump) abuseguard.Detection {
 	out.Distinct = d.distinct
 	out.SamplingRate = max(d.rate, 1)
 	out.Final = final
+	if final {
+		s.e.log.Debug("detection ended", "id", out.ID, "kind", out.Kind, "subkind", out.Subkind,
+			"address", out.Address, "value", out.Value, "last_seen", out.LastSeen, "shard", s.id)
+	}
 	out.Attempts = slices.Clone(d.attempts)
 	out.AttemptsTotal = d.attemptsTotal
 	if dp != nil {

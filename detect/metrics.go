@@ -70,7 +70,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
 	}
 	counter(descRecords, sum[stRecords])
-	counter(descIgnored, c.e.ignored.Load(), "not_customer")
+	counter(descIgnored, c.e.ignored.Load()-c.e.invalid.Load(), "not_customer")
+	counter(descIgnored, c.e.invalid.Load(), "invalid")
 	counter(descLate, sum[stLate])
 	counter(descClamped, sum[stClamped])
 	for i, r := range dropReasons {

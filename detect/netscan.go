@@ -214,7 +214,7 @@ func (s *shard) schedule(p pendingAttempt) {
 		s.promote(p)
 		return
 	}
-	if s.pending.n >= s.cfg.PendingAttempts {
+	if s.pending.n >= s.e.perShard(s.cfg.PendingAttempts) {
 		s.st[stPendingEarly]++
 		s.promote(s.pending.pop())
 	}

@@ -126,7 +126,7 @@ func (s *shard) evalRate(n *addrNode, sl int, rl *rateLimits, lim *limits) {
 
 // activate gives an address top-K summaries for one direction.
 func (s *shard) activate(slot int32, v *addrState, out bool) {
-	if s.topActive >= s.cfg.MaxTopK {
+	if s.topActive >= s.e.perShard(s.cfg.MaxTopK) {
 		if !v.topDenied {
 			v.topDenied = true
 			s.st[stTopKDenied]++

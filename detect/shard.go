@@ -75,10 +75,15 @@ type addrState struct {
 func newShard(id int, e *Engine) *shard {
 	return &shard{
 		id: id, e: e, cfg: &e.cfg,
-		addrs: newLRU[ipkey.Key, addrState](e.cfg.MaxAddresses, ipkey.Key.Hash),
-		srcs:  newLRU[srcKey, srcState](e.cfg.MaxSources, srcKey.hash),
+		addrs: newLRU[ipkey.Key, addrState](e.perShard(e.cfg.MaxAddresses), ipkey.Key.Hash),
+		srcs:  newLRU[srcKey, srcState](e.perShard(e.cfg.MaxSources), srcKey.hash),
 		ring:  newSampleRing(e.cfg.SampleRing, e.cfg.Snaplen),
 	}
+}
+
+// perShard splits a total cap among the shards, rounding up.
+func (e *Engine) perShard(total int) int {
+	return max(1, (total+e.cfg.Shards-1)/e.cfg.Shards)
 }
 
 // handle runs one record through the detectors its roles select.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -177,6 +178,8 @@ func TestExtremeTimestamps(t *testing.T) {
 			r.SamplingRate = math.MaxUint32
 			return r
 		}(),
+		{Start: at(0), End: at(0)}, // no addresses at all
+		func() flow.Record { r := syn(at(0), scanner, ext(7), 22); r.Dst = netip.Addr{}; return r }(),
 	}
 	for i := 0; i < 3; i++ {
 		e.Process(weird)

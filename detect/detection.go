@@ -104,10 +104,11 @@ func slotInfo(sl int) (abuseguard.Reason, string, abuseguard.Direction) {
 
 // newDet returns a detection opening now, with its ID.
 func (s *shard) newDet(kind abuseguard.Reason, subkind string, dir abuseguard.Direction, addr ipkey.Key,
-	server int32, group uint16, first int64, threshold float64, unit string) *openDet {
+	server int32, group uint16, first int64, threshold float64, unit string, salt uint64) *openDet {
 	d := &openDet{opened: s.now, first: first, last: first, lastAbove: s.now}
+	s.seq++
 	d.d = abuseguard.Detection{
-		ID:        detectionID(kind, subkind, addr, first),
+		ID:        detectionID(kind, subkind, addr, first, salt^uint64(s.id)<<48^s.seq),
 		Kind:      kind,
 		Subkind:   subkind,
 		Address:   addr.Addr(),
@@ -133,7 +134,7 @@ func (s *shard) openAddrDet(n *addrNode, slot int32, sl int, subkind string, fir
 	if subkind != "" {
 		sk = subkind
 	}
-	d := s.newDet(kind, sk, dir, n.key, v.server, v.group, first, threshold, unit)
+	d := s.newDet(kind, sk, dir, n.key, v.server, v.group, first, threshold, unit, 0)
 	v.det[sl] = d
 	v.open++
 	if !v.listed {
@@ -169,7 +170,7 @@ func (s *shard) openSource(n *srcNode, slot int32, k srcKey, th uint64, lim *lim
 		sub = abuseguard.SubkindSpoofedSource
 	}
 	first := max(v.ring.OldestUsed(s.now, lim.misBucket), v.start)
-	d := s.newDet(abuseguard.ReasonMisconfiguration, sub, abuseguard.DirectionOut, v.first, v.server, v.group, first, float64(th), "packets")
+	d := s.newDet(abuseguard.ReasonMisconfiguration, sub, abuseguard.DirectionOut, v.first, v.server, v.group, first, float64(th), "packets", k.hash())
 	v.det = d
 	if !v.listed {
 		v.listed = true
@@ -193,7 +194,7 @@ func (s *shard) keepOrEnd(n *addrNode, sl int, above bool, quiet, maxDuration in
 	if above {
 		d.lastAbove = s.now
 	}
-	if s.now-d.lastAbove >= quiet || s.now-d.opened >= maxDuration {
+	if satSub(s.now, d.lastAbove) >= quiet || satSub(s.now, d.opened) >= maxDuration {
 		s.end(n, sl)
 	}
 }
@@ -277,9 +278,14 @@ func (s *shard) report(d *openDet, final bool, dp *dump) abuseguard.Detection {
 }
 
 // detectionID derives a detection's ID from what identifies it, so that a
-// replay of the same input gives the same IDs: 16 hex digits of FNV-1a over
-// kind, subkind, address and first-seen time.
-func detectionID(kind abuseguard.Reason, subkind string, addr ipkey.Key, first int64) string {
+// replay of the same input (with the same configuration) gives the same IDs:
+// 16 hex digits of FNV-1a over kind, subkind, address, first-seen time and
+// a salt. The salt holds the shard's detection sequence number, because the
+// rest does not always tell detections apart (the fuzzer found both cases):
+// an address evicted with its detection open and crossing again within the
+// same bucket, or two MACs sending from the same wrong address at once; for
+// misconfiguration sources it also holds their key.
+func detectionID(kind abuseguard.Reason, subkind string, addr ipkey.Key, first int64, salt uint64) string {
 	h := fnv.New64a()
 	h.Write([]byte(kind))
 	h.Write([]byte{0})
@@ -288,6 +294,7 @@ func detectionID(kind abuseguard.Reason, subkind string, addr ipkey.Key, first i
 	binary.BigEndian.PutUint64(b[0:], addr.Hi)
 	binary.BigEndian.PutUint64(b[8:], addr.Lo)
 	binary.BigEndian.PutUint64(b[16:], uint64(first))
-	h.Write(b[:24])
-	return hex.EncodeToString(h.Sum(b[24:24]))
+	binary.BigEndian.PutUint64(b[24:], salt)
+	h.Write(b[:32])
+	return hex.EncodeToString(h.Sum(b[32:32]))
 }

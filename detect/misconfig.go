@@ -55,7 +55,7 @@ func (s *shard) private(slot int32, n *addrNode, r *flow.Record, dst ipkey.Key, 
 	t = max(t, satAdd(s.now, -lim.misWindow))
 	d := v.det[slotPrivate]
 	if e, ok := p.dsts[dst]; ok {
-		if t-e.last >= int64(time.Second) {
+		if satSub(t, e.last) >= int64(time.Second) {
 			e.last = t
 			p.dsts[dst] = e
 		}
@@ -92,7 +92,7 @@ func (s *shard) privTable(v *addrState, lim *limits) *privState {
 	if v.priv == nil {
 		v.priv = &privState{dsts: make(map[ipkey.Key]privDst), lastSweep: s.now}
 	}
-	if s.now-v.priv.lastSweep >= lim.misSweep {
+	if satSub(s.now, v.priv.lastSweep) >= lim.misSweep {
 		v.priv.expire(satAdd(s.now, -lim.misWindow), s.now)
 	}
 	return v.priv
@@ -326,7 +326,7 @@ func (s *shard) evalSource(n *srcNode) {
 	if p >= th && uint64(recs) >= min(th, uint64(lim.minObserved)) {
 		d.lastAbove = s.now
 	}
-	if s.now-d.lastAbove >= lim.misQuiet || s.now-d.opened >= lim.maxDuration {
+	if satSub(s.now, d.lastAbove) >= lim.misQuiet || satSub(s.now, d.opened) >= lim.maxDuration {
 		s.endSource(n)
 	}
 }

@@ -163,7 +163,7 @@ func (s *shard) scanTable(v *addrState, lim *limits) *scan.Table {
 		v.scan = scan.NewTable()
 		v.scan.LastSweep = s.now
 	}
-	if s.now-v.scan.LastSweep >= lim.scanSweep {
+	if satSub(s.now, v.scan.LastSweep) >= lim.scanSweep {
 		v.scan.Expire(satAdd(s.now, -lim.scanWindow), s.now)
 	}
 	return v.scan

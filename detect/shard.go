@@ -24,6 +24,7 @@ type shard struct {
 	nextHK  int64
 	late    int    // consecutive records older than the longest window
 	epoch   uint32 // bumped by a time reset; older state is stale
+	seq     uint64 // detections opened, part of their IDs
 
 	addrs   *lru[ipkey.Key, addrState]
 	srcs    *lru[srcKey, srcState]
@@ -339,6 +340,19 @@ func (s *shard) publish() {
 	for i := range s.st {
 		s.pub[i].Store(s.st[i])
 	}
+}
+
+// satSub returns a-b, saturating instead of wrapping: elapsed times between
+// untrusted timestamps.
+func satSub(a, b int64) int64 {
+	c := a - b
+	if (b < 0 && c < a) || (b > 0 && c > a) {
+		if b < 0 {
+			return 1<<63 - 1
+		}
+		return -1 << 63
+	}
+	return c
 }
 
 // satAdd returns a+b, saturating instead of wrapping: timestamps are

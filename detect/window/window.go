@@ -58,7 +58,8 @@ func (r *Ring) Reset() { *r = Ring{} }
 // bucket is ignored. A jump of a whole window or more empties the ring in
 // constant time, however far it goes.
 func (r *Ring) Advance(now, bucketLen int64) {
-	if r.used && now >= r.headStart && now-r.headStart < bucketLen {
+	// (unsigned: now-headStart must not wrap for timestamps 292 years apart)
+	if r.used && now >= r.headStart && uint64(now)-uint64(r.headStart) < uint64(bucketLen) {
 		return // within the newest bucket
 	}
 	n := floorDiv(now, bucketLen)

@@ -2,8 +2,8 @@ package detect
 
 import (
 	"encoding/binary"
-	"runtime"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
@@ -84,7 +84,7 @@ func FuzzProcess(f *testing.F) {
 				SrcPort: binary.LittleEndian.Uint16(b[18:]), DstPort: binary.LittleEndian.Uint16(b[16:]),
 				Packets: uint64(binary.LittleEndian.Uint32(b[20:])), Bytes: binary.LittleEndian.Uint64(b[24:]) >> (b[32] % 64),
 				SamplingRate: binary.LittleEndian.Uint32(b[33:]) >> (b[37] % 32),
-				SrcMAC: uint64(b[38] % 4), Header: b[:b[39]%41],
+				SrcMAC:       uint64(b[38] % 4), Header: b[:b[39]%41],
 			}
 			if b[1]&0x80 != 0 { // vary the internet peer and the customer
 				r.Dst = netip.AddrFrom4([4]byte{45, 0, b[38], b[39]})

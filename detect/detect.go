@@ -1,26 +1,3 @@
-// Package detect finds abuse in flow records, per customer address: netscans
-// (M1), outgoing packet-limit breaches (M2), incoming floods (M4) and faulty
-// network configuration (M5), with the evidence each detection carries
-// (attempts, top peers and services, a traffic dump (M3)).
-//
-// Records are classified against the inventory: a record from a customer
-// address updates that address's outgoing state, one to a customer address
-// its incoming state (both for customer-to-customer traffic). State is split
-// into shards by a hash of the customer address; a shard is owned by one
-// goroutine in concurrent mode, or driven synchronously by Process.
-//
-// Time is event time, taken from the records, never from the wall clock:
-// each shard's "now" is the latest record time it has seen (or a Tick).
-// Records up to a window late land in their own bucket; older ones are
-// clamped into the oldest one; a jump ahead expires everything in one step;
-// and a long run of records far behind "now" (a corrupt timestamp pushed the
-// clock ahead) resets the shard's clock. Replaying a capture from years ago
-// behaves exactly as it did live.
-//
-// Each detection is reported to the sink twice: when the threshold is
-// crossed (Final false), and when it ends, with complete figures (Final
-// true, same ID). See DESIGN.md "Detection defaults" for the thresholds and
-// docs/detection.md for the rules, including the false-positive traps.
 package detect
 
 import (

@@ -1,0 +1,242 @@
+package detect
+
+import (
+	"abuseguard"
+	"abuseguard/detect/ipkey"
+	"abuseguard/detect/scan"
+	"abuseguard/detect/topk"
+	"abuseguard/flow"
+)
+
+// out handles a record from customer address src: packet limit (M2),
+// netscan (M1), private destinations (M5).
+func (s *shard) out(r *flow.Record, cs, cd flow.Class, src, dst ipkey.Key, start, end int64) {
+	slot, n := s.address(src, cs)
+	v := &n.v
+	lim := s.e.limitsOf(v.group)
+	w := r.Rate()
+	pk, by := max(r.Packets, 1)*w, r.Bytes*w
+	if v.out.Add(start, end, s.now, lim.out.bucket, pk, by, max(r.Packets, 1)) {
+		s.st[stClamped]++
+	}
+	p, b, recs := v.out.Sums()
+	if v.outTop == nil && (p >= lim.out.actPkts || b >= lim.out.actBytes) {
+		s.activate(slot, v, true)
+	}
+	if v.outTop != nil {
+		v.outTop.Add(dst, pk, by)
+	}
+	s.rateCheck(slot, n, slotLimit, &lim.out, p, b, recs, pk, by, end, w)
+	s.scanOut(slot, n, r, dst, end, lim)
+	if cd.Reserved() && lim.private > 0 {
+		s.private(slot, n, r, dst, end, lim)
+	}
+	if v.dump != nil {
+		v.dump.addRecord(r, src, dst, s.cfg.Snaplen)
+	}
+}
+
+// in handles a record towards customer address dst: incoming flood (M4),
+// and answers that clear netscan attempts.
+func (s *shard) in(r *flow.Record, cd flow.Class, src, dst ipkey.Key, start, end int64) {
+	slot, n := s.address(dst, cd)
+	v := &n.v
+	lim := s.e.limitsOf(v.group)
+	w := r.Rate()
+	pk, by := max(r.Packets, 1)*w, r.Bytes*w
+	if v.in.Add(start, end, s.now, lim.in.bucket, pk, by, max(r.Packets, 1)) {
+		s.st[stClamped]++
+	}
+	p, b, recs := v.in.Sums()
+	if v.inTop == nil && (p >= lim.in.actPkts || b >= lim.in.actBytes) {
+		s.activate(slot, v, false)
+	}
+	if v.inTop != nil {
+		v.inTop.Add(src, pk, by)
+		v.inSvc.Add(scan.Key{Proto: r.Proto, Port: r.DstPort}.Service(), pk, by)
+	}
+	s.rateCheck(slot, n, slotFlood, &lim.in, p, b, recs, pk, by, end, w)
+	s.scanIn(n, r, src, end, lim)
+	if v.dump != nil {
+		v.dump.addRecord(r, src, dst, s.cfg.Snaplen)
+	}
+}
+
+// rateCheck updates or opens the rate detection in slot after a record
+// added pk packets and by bytes, leaving the window at p, b, recs.
+func (s *shard) rateCheck(slot int32, n *addrNode, sl int, rl *rateLimits, p, b uint64, recs uint32, pk, by uint64, end int64, w uint64) {
+	v := &n.v
+	lim := s.e.limitsOf(v.group)
+	pps, bps := rl.crossed(p, b, recs, lim.minObserved)
+	d := v.det[sl]
+	opened := false
+	if d == nil {
+		if !pps && !bps {
+			return
+		}
+		first := v.out.OldestUsed(s.now, rl.bucket)
+		if sl == slotFlood {
+			first = v.in.OldestUsed(s.now, rl.bucket)
+		}
+		d = s.openRate(slot, n, sl, rl, pps, first)
+		d.pkts, d.bytes = p, b
+		opened = true
+	} else {
+		d.pkts += pk
+		d.bytes += by
+	}
+	d.last = max(d.last, end)
+	d.rate = max(d.rate, uint32(min(w, 1<<32-1)))
+	s.rateFigures(d, rl, p, b)
+	if pps || bps {
+		d.lastAbove = s.now
+	}
+	if opened {
+		s.emit(n, sl, false)
+	}
+}
+
+// rateFigures updates a rate detection's highest pps and bit/s.
+func (s *shard) rateFigures(d *openDet, rl *rateLimits, p, b uint64) {
+	pps := float64(p) / rl.seconds
+	bps := float64(b) * 8 / rl.seconds
+	d.pps = max(d.pps, pps)
+	d.bps = max(d.bps, bps)
+	if d.d.Subkind == abuseguard.SubkindPPS {
+		d.value = d.pps
+	} else {
+		d.value = d.bps
+	}
+}
+
+// evalRate re-evaluates an open rate detection at housekeeping.
+func (s *shard) evalRate(n *addrNode, sl int, rl *rateLimits, lim *limits) {
+	v := &n.v
+	ring := &v.out
+	if sl == slotFlood {
+		ring = &v.in
+	}
+	ring.Advance(s.now, rl.bucket)
+	p, b, recs := ring.Sums()
+	d := v.det[sl]
+	s.rateFigures(d, rl, p, b)
+	pps, bps := rl.crossed(p, b, recs, lim.minObserved)
+	s.keepOrEnd(n, sl, pps || bps, rl.quiet, lim.maxDuration)
+}
+
+// activate gives an address top-K summaries for one direction.
+func (s *shard) activate(slot int32, v *addrState, out bool) {
+	if s.topActive >= s.e.perShard(s.cfg.MaxTopK) {
+		if !v.topDenied {
+			v.topDenied = true
+			s.st[stTopKDenied]++
+		}
+		return
+	}
+	s.topActive++
+	if out {
+		v.outTop, v.outSince = s.peerSummary(), s.now
+	} else {
+		v.inTop, v.inSvc, v.inSince = s.peerSummary(), s.serviceSummary(), s.now
+	}
+	if !v.topListed {
+		v.topListed = true
+		s.topAddrs = append(s.topAddrs, slot)
+	}
+}
+
+func (s *shard) peerSummary() *topk.Summary[ipkey.Key] {
+	if n := len(s.peerPool); n > 0 {
+		t := s.peerPool[n-1]
+		s.peerPool = s.peerPool[:n-1]
+		return t
+	}
+	return topk.New[ipkey.Key](s.cfg.TopKCounters)
+}
+
+func (s *shard) serviceSummary() *topk.Summary[scan.Service] {
+	if n := len(s.svcPool); n > 0 {
+		t := s.svcPool[n-1]
+		s.svcPool = s.svcPool[:n-1]
+		return t
+	}
+	return topk.New[scan.Service](s.cfg.TopKCounters)
+}
+
+// maybeDeactivate releases a direction's summaries once its detection has
+// ended and its rate is back under the activation level.
+func (s *shard) maybeDeactivate(n *addrNode) {
+	v := &n.v
+	lim := s.e.limitsOf(v.group)
+	if v.outTop != nil && v.det[slotLimit] == nil {
+		v.out.Advance(s.now, lim.out.bucket)
+		if p, b, _ := v.out.Sums(); p < lim.out.actPkts && b < lim.out.actBytes {
+			s.releaseTop(v, true)
+		}
+	}
+	if v.inTop != nil && v.det[slotFlood] == nil {
+		v.in.Advance(s.now, lim.in.bucket)
+		if p, b, _ := v.in.Sums(); p < lim.in.actPkts && b < lim.in.actBytes {
+			s.releaseTop(v, false)
+		}
+	}
+}
+
+// releaseTop returns a direction's summaries to the pool, counting their
+// evictions.
+func (s *shard) releaseTop(v *addrState, out bool) {
+	if out && v.outTop != nil {
+		s.st[stEvictPeer] += v.outTop.Evictions()
+		v.outTop.Reset()
+		s.peerPool = append(s.peerPool, v.outTop)
+		v.outTop = nil
+		s.topActive--
+	}
+	if !out && v.inTop != nil {
+		s.st[stEvictPeer] += v.inTop.Evictions()
+		s.st[stEvictService] += v.inSvc.Evictions()
+		v.inTop.Reset()
+		v.inSvc.Reset()
+		s.peerPool = append(s.peerPool, v.inTop)
+		s.svcPool = append(s.svcPool, v.inSvc)
+		v.inTop, v.inSvc = nil, nil
+		s.topActive--
+	}
+}
+
+// peers returns the top-K of a summary as PeerTotals, with rates over the
+// time the summary counted until the detection's last record (at least one
+// window), not until the report: a Final report comes a quiet period after
+// the traffic.
+func (s *shard) peers(t *topk.Summary[ipkey.Key], since, last int64, rl *rateLimits) []abuseguard.PeerTotal {
+	if t == nil {
+		return nil
+	}
+	sec := max(float64(last-since)/1e9, rl.seconds)
+	top := t.Top(nil, s.cfg.TopK)
+	out := make([]abuseguard.PeerTotal, len(top))
+	for i, c := range top {
+		out[i] = abuseguard.PeerTotal{
+			Addr: c.Key.Addr(), Packets: c.Count, Bytes: c.Bytes,
+			PPS: float64(c.Count) / sec, BPS: float64(c.Bytes) * 8 / sec,
+		}
+	}
+	return out
+}
+
+// services is peers for the service summary of an incoming flood.
+func (s *shard) services(t *topk.Summary[scan.Service], since, last int64, rl *rateLimits) []abuseguard.ServiceTotal {
+	if t == nil {
+		return nil
+	}
+	sec := max(float64(last-since)/1e9, rl.seconds)
+	top := t.Top(nil, s.cfg.TopK)
+	out := make([]abuseguard.ServiceTotal, len(top))
+	for i, c := range top {
+		out[i] = abuseguard.ServiceTotal{
+			Proto: c.Key.Proto(), Port: c.Key.Port(), Packets: c.Count, Bytes: c.Bytes,
+			PPS: float64(c.Count) / sec, BPS: float64(c.Bytes) * 8 / sec,
+		}
+	}
+	return out
+}

@@ -1,0 +1,129 @@
+package detect
+
+import (
+	"time"
+
+	"abuseguard"
+	"abuseguard/detect/ipkey"
+	"abuseguard/flow"
+)
+
+// sampleRing keeps a shard's most recent packets for the traffic dump (M3),
+// in fixed slots with a snaplen-bounded copy of each header: pushing is a
+// copy into memory allocated once, never an allocation. When a detection
+// starts, the address's packets are taken from here, so the dump shows the
+// traffic that led to it and not only what followed.
+type sampleRing struct {
+	slots   []sample
+	data    []byte // len(slots) * snaplen
+	snaplen int
+	next    int
+	filled  bool
+}
+
+// sample is one packet (or flow record) in the ring, pointer-free.
+type sample struct {
+	t                int64
+	src, dst         ipkey.Key
+	srcPort, dstPort uint16
+	proto, tcpFlags  uint8
+	link             flow.LinkType
+	length, origLen  uint32
+	packets          uint64
+	rate             uint32
+	dlen             uint16
+}
+
+func newSampleRing(slots, snaplen int) sampleRing {
+	return sampleRing{slots: make([]sample, slots), data: make([]byte, slots*snaplen), snaplen: snaplen}
+}
+
+func (s *sampleRing) push(r *flow.Record, src, dst ipkey.Key) {
+	if len(s.slots) == 0 {
+		return
+	}
+	i := s.next
+	s.slots[i] = makeSample(r, src, dst)
+	s.slots[i].dlen = uint16(copy(s.data[i*s.snaplen:(i+1)*s.snaplen], r.Header))
+	if s.next++; s.next == len(s.slots) {
+		s.next, s.filled = 0, true
+	}
+}
+
+func makeSample(r *flow.Record, src, dst ipkey.Key) sample {
+	pkts := max(r.Packets, 1)
+	return sample{
+		t: r.End, src: src, dst: dst,
+		srcPort: r.SrcPort, dstPort: r.DstPort, proto: r.Proto, tcpFlags: r.TCPFlags,
+		link: r.HeaderType, length: uint32(min(r.Bytes/pkts, 1<<32-1)), origLen: r.OrigLen,
+		packets: pkts, rate: uint32(min(r.Rate(), 1<<32-1)),
+	}
+}
+
+// each calls fn for the ring's samples, oldest first, with their bytes.
+func (s *sampleRing) each(fn func(*sample, []byte)) {
+	n := s.next
+	if s.filled {
+		n = len(s.slots)
+	}
+	for k := 0; k < n; k++ {
+		i := k
+		if s.filled {
+			i = (s.next + k) % len(s.slots)
+		}
+		off := i * s.snaplen
+		fn(&s.slots[i], s.data[off:off+int(s.slots[i].dlen)])
+	}
+}
+
+// dump is the traffic dump of one address (or misconfiguration source)
+// while it has a detection open. Its bytes are written once and never
+// overwritten, so reports already handed to the sink can share them: when
+// the arena grows, earlier samples keep pointing into the old array, which
+// stays as it was. It grows as samples come rather than being allocated at
+// its cap: a full dump is ~130 kB (500 samples), and a carpet-bombing flood
+// can open detections on thousands of addresses at once.
+type dump struct {
+	samples []abuseguard.PacketSample
+	arena   []byte
+	max     int
+}
+
+func newDump(max, snaplen int) *dump {
+	return &dump{samples: make([]abuseguard.PacketSample, 0, min(max, 16)), arena: make([]byte, 0, min(max, 16)*snaplen), max: max}
+}
+
+func (d *dump) full() bool { return len(d.samples) >= d.max }
+
+// add appends one sample; data is copied.
+func (d *dump) add(s *sample, data []byte) {
+	if d.full() {
+		return
+	}
+	off := len(d.arena)
+	d.arena = append(d.arena, data...)
+	ps := abuseguard.PacketSample{
+		Time: time.Unix(0, s.t).UTC(), Src: s.src.Addr(), Dst: s.dst.Addr(),
+		SrcPort: s.srcPort, DstPort: s.dstPort, Proto: s.proto, TCPFlags: s.tcpFlags,
+		Length: s.length, Packets: s.packets, SamplingRate: s.rate,
+	}
+	if len(data) > 0 {
+		ps.LinkType = uint16(s.link)
+		ps.OrigLen = s.origLen
+		ps.Data = d.arena[off:len(d.arena):len(d.arena)]
+	}
+	d.samples = append(d.samples, ps)
+}
+
+// addRecord appends r, its header cut to snaplen.
+func (d *dump) addRecord(r *flow.Record, src, dst ipkey.Key, snaplen int) {
+	if d.full() {
+		return
+	}
+	s := makeSample(r, src, dst)
+	h := r.Header
+	if len(h) > snaplen {
+		h = h[:snaplen]
+	}
+	d.add(&s, h)
+}

@@ -1,0 +1,57 @@
+package detect
+
+import (
+	"bytes"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"abuseguard/detect/ipkey"
+	"abuseguard/flow"
+)
+
+func TestDumpSharesWrittenBytes(t *testing.T) {
+	// Reports handed out earlier keep their bytes while the dump grows.
+	d := newDump(100, 8)
+	src := ipkey.From(netip.MustParseAddr("203.0.113.7"))
+	add := func(i int) {
+		r := rec(at(0), "203.0.113.7", ext(i), flow.ProtoUDP, 1, 2, 0, 60)
+		r.Header = bytes.Repeat([]byte{byte(i)}, 20) // cut to snaplen 8
+		d.addRecord(&r, src, ipkey.From(r.Dst), 8)
+	}
+	add(0)
+	early := slices.Clone(d.samples)
+	for i := 1; i < 150; i++ {
+		add(i)
+	}
+	if !bytes.Equal(early[0].Data, bytes.Repeat([]byte{0}, 8)) {
+		t.Fatalf("early report's data changed: %v", early[0].Data)
+	}
+	if len(d.samples) != 100 {
+		t.Fatalf("dump holds %d samples, want the cap 100", len(d.samples))
+	}
+	for i, s := range d.samples {
+		if !bytes.Equal(s.Data, bytes.Repeat([]byte{byte(i)}, 8)) {
+			t.Fatalf("sample %d data %v", i, s.Data)
+		}
+	}
+}
+
+func TestSampleRingWraps(t *testing.T) {
+	r := newSampleRing(4, 8)
+	for i := 0; i < 6; i++ {
+		x := rec(at(0), "203.0.113.7", ext(i), flow.ProtoUDP, 1, uint16(i), 0, 60)
+		x.Header = []byte{byte(i)}
+		r.push(&x, ipkey.From(x.Src), ipkey.From(x.Dst))
+	}
+	var ports []uint16
+	r.each(func(s *sample, data []byte) {
+		ports = append(ports, s.dstPort)
+		if len(data) != 1 || data[0] != byte(s.dstPort) {
+			t.Fatalf("sample %d data %v", s.dstPort, data)
+		}
+	})
+	if !slices.Equal(ports, []uint16{2, 3, 4, 5}) {
+		t.Fatalf("ring holds %v, want the last 4, oldest first", ports)
+	}
+}

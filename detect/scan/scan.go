@@ -1,0 +1,346 @@
+// Package scan keeps the contacts of one customer address and counts its
+// unanswered connection attempts by destination port (horizontal scans) and
+// by destination host (vertical scans), the state behind netscan detection
+// (M1).
+//
+// A Table knows nothing of packets: the caller decides which records are
+// attempts and which answer one (see detect's netscan rules) and tells the
+// table. The table keeps, per contact (remote address, protocol, remote
+// port), when it was first and last seen, how much it weighs (the sampling
+// rate of the record that opened it) and its state:
+//
+//	Pending  an attempt inside its grace period: not counted yet, because a
+//	         handshake normally completes within a round trip
+//	Counted  an attempt that stayed unanswered: it counts
+//	Done     answered or established: it counts towards the answered share
+//
+// Counters are kept incrementally, so checking a threshold is one map
+// lookup, and expiring old contacts walks the table once per sweep.
+//
+// A Table is not safe for concurrent use. Once its maps have grown it does
+// not allocate; the caller bounds it with the max arguments.
+package scan
+
+import "abuseguard/detect/ipkey"
+
+// Key identifies a contact: the remote address, protocol and remote port
+// (ICMP: type<<8|code of the echo request). 24 bytes and pointer-free (see
+// ipkey for the measurement).
+type Key struct {
+	Addr  ipkey.Key
+	Port  uint16
+	Proto uint8
+}
+
+// bit returns k's position in Table.openBits.
+func (k Key) bit() uint {
+	return uint(ipkey.Mix(k.Addr.Hi^k.Addr.Lo*0x9e3779b97f4a7c15^uint64(k.Port)<<8^uint64(k.Proto)) & 1023)
+}
+
+// Service returns the (protocol, port) part of k, the horizontal key.
+func (k Key) Service() Service { return Service(uint32(k.Proto)<<16 | uint32(k.Port)) }
+
+// Service is a protocol and port packed as proto<<16 | port.
+type Service uint32
+
+// Proto returns the protocol of s.
+func (s Service) Proto() uint8 { return uint8(s >> 16) }
+
+// Port returns the port of s.
+func (s Service) Port() uint16 { return uint16(s) }
+
+// State is the state of a contact.
+type State uint8
+
+// States of a contact.
+const (
+	Pending State = iota + 1 // an attempt in its grace period
+	Counted                  // an unanswered attempt, counted
+	Done                     // answered or established
+)
+
+// Contact is one remote endpoint a customer address talked to.
+type Contact struct {
+	// First and Last are when the contact was first and last seen, in Unix
+	// nanoseconds of event time.
+	First, Last int64
+	// Weight is the sampling rate of the record that opened the contact:
+	// one observed contact stands for Weight real ones.
+	Weight uint32
+	// SrcPort and Size describe the first attempt, for the evidence log.
+	SrcPort uint16
+	Size    uint16
+	State   State
+	// Passive marks a contact created by an answer rather than by an attempt
+	// (incoming UDP first, or an established connection seen without its
+	// SYN). Passive contacts are limited separately so that a flood of
+	// incoming packets cannot fill the table and hide a scan.
+	Passive bool
+}
+
+// Counter counts the contacts of one service (horizontal) or one remote host
+// (vertical).
+type Counter struct {
+	// Open is the weighted number of counted, unanswered attempts; Seen is
+	// how many were actually observed (Open/Seen is the sampling rate).
+	Open uint64
+	Seen uint32
+	// Done is the weighted number of contacts that were answered.
+	Done uint64
+}
+
+// Crossed reports whether c shows a scan: at least threshold weighted
+// unanswered attempts, at least min(threshold, minObserved) of them observed
+// (one sampled packet at 1:1000 weighs 1 000 but proves nothing), and
+// unanswered attempts making up at least share of all contacts (a crawler
+// whose 10 % dead hosts add up to more than the threshold is not a scanner;
+// a scanner's targets mostly do not answer).
+func (c Counter) Crossed(threshold uint64, minObserved uint32, share float64) bool {
+	if threshold == 0 || c.Open < threshold {
+		return false
+	}
+	if uint64(c.Seen) < min(threshold, uint64(minObserved)) {
+		return false
+	}
+	return float64(c.Open) >= share*float64(c.Open+c.Done)
+}
+
+// Result says what Attempt did.
+type Result uint8
+
+// Results of Attempt.
+const (
+	New      Result = iota + 1 // a new contact, Pending
+	Repeated                   // an open attempt seen again
+	Answered                   // the contact already answered: not an attempt
+	Full                       // the table is full: dropped
+)
+
+// Table is the contact table of one customer address.
+type Table struct {
+	contacts map[Key]Contact
+	horiz    map[Service]Counter
+	vert     map[ipkey.Key]Counter
+	passive  int // contacts with Passive set
+	open     int // contacts Pending or Counted
+	// openBits is a 1 024-bit filter of the keys of open attempts: most
+	// packets of a server are of established connections, and the filter
+	// answers "no open attempt to this endpoint" without a map lookup
+	// (a lookup missing in a table of 4 096 contacts cost 27–41 ns on the
+	// build machine, far more when the tables fall out of cache). It is
+	// rebuilt at each Expire, so false positives stay rare for tables with
+	// few open attempts, which is every table but a scanner's.
+	openBits [16]uint64
+	// LastSweep is when Expire last ran, for the caller's sweep schedule.
+	LastSweep int64
+}
+
+// NewTable returns an empty table.
+func NewTable() *Table {
+	return &Table{
+		contacts: make(map[Key]Contact),
+		horiz:    make(map[Service]Counter),
+		vert:     make(map[ipkey.Key]Counter),
+	}
+}
+
+// Len returns the number of contacts.
+func (t *Table) Len() int { return len(t.contacts) }
+
+// Open returns the number of attempts not answered yet, counted or not.
+func (t *Table) Open() int { return t.open }
+
+// refresh is how stale Last may get before a repeated packet rewrites the
+// contact: expiry works at window granularity (60 s), and skipping the write
+// saves a map assignment on most packets of a long UDP exchange.
+const refresh = int64(1e9)
+
+// Reset empties the table, keeping its memory.
+func (t *Table) Reset() {
+	clear(t.contacts)
+	clear(t.horiz)
+	clear(t.vert)
+	t.passive, t.open = 0, 0
+	t.openBits = [16]uint64{}
+	t.LastSweep = 0
+}
+
+// Attempt records a connection attempt to k at time t, weighing w, opening
+// the contact as Pending when it is new. max bounds the table.
+func (t *Table) Attempt(k Key, at int64, w uint32, srcPort, size uint16, max int) Result {
+	c, ok := t.contacts[k]
+	if !ok {
+		if len(t.contacts) >= max {
+			return Full
+		}
+		t.contacts[k] = Contact{First: at, Last: at, Weight: w, SrcPort: srcPort, Size: size, State: Pending}
+		t.open++
+		b := k.bit()
+		t.openBits[b/64] |= 1 << (b % 64)
+		return New
+	}
+	if at-c.Last >= refresh {
+		c.Last = at
+		t.contacts[k] = c
+	}
+	if c.State == Done {
+		return Answered
+	}
+	return Repeated
+}
+
+// Promote counts k if it is still a Pending attempt last seen at or after
+// cutoff (not expired), and returns the contact and the counters of its
+// service and host as they are now. ok is false when there was nothing to
+// promote.
+func (t *Table) Promote(k Key, cutoff int64) (c Contact, h, v Counter, ok bool) {
+	c, ok = t.contacts[k]
+	if !ok || c.State != Pending || c.Last < cutoff {
+		return c, h, v, false
+	}
+	c.State = Counted
+	t.contacts[k] = c
+	h = t.horiz[k.Service()]
+	h.Open += uint64(c.Weight)
+	h.Seen++
+	t.horiz[k.Service()] = h
+	if vertical(k.Proto) {
+		v = t.vert[k.Addr]
+		v.Open += uint64(c.Weight)
+		v.Seen++
+		t.vert[k.Addr] = v
+	}
+	return c, h, v, true
+}
+
+// Answer marks k answered (or established) at time at. When k is unknown and
+// create is set, it records k as an answered contact of weight w, so that a
+// later outgoing packet to it is known not to be an attempt; at most
+// maxPassive such contacts are created, and never past max. Without create
+// and with no open attempt, Answer returns at once: that is the common case
+// of every packet of an established connection.
+func (t *Table) Answer(k Key, at int64, w uint32, create bool, max, maxPassive int) {
+	if !create {
+		if b := k.bit(); t.open == 0 || t.openBits[b/64]&(1<<(b%64)) == 0 {
+			return
+		}
+	}
+	c, ok := t.contacts[k]
+	if !ok {
+		if !create || len(t.contacts) >= max || t.passive >= maxPassive {
+			return
+		}
+		t.contacts[k] = Contact{First: at, Last: at, Weight: w, State: Done, Passive: true}
+		t.passive++
+		t.add(k, 0, 0, uint64(w))
+		return
+	}
+	switch c.State {
+	case Pending:
+		t.add(k, 0, 0, uint64(c.Weight))
+		t.open--
+	case Counted:
+		t.sub(k, uint64(c.Weight), 1, 0)
+		t.add(k, 0, 0, uint64(c.Weight))
+		t.open--
+	default:
+		if at-c.Last < refresh {
+			return
+		}
+	}
+	c.Last = maxInt64(c.Last, at)
+	c.State = Done
+	t.contacts[k] = c
+}
+
+// Expire removes the contacts last seen before cutoff and takes them out of
+// the counters. It walks the whole table: call it once per sweep period
+// (a quarter window), not per record.
+func (t *Table) Expire(cutoff, now int64) {
+	t.LastSweep = now
+	t.openBits = [16]uint64{}
+	for k, c := range t.contacts {
+		if c.Last >= cutoff {
+			if c.State == Pending || c.State == Counted {
+				b := k.bit()
+				t.openBits[b/64] |= 1 << (b % 64)
+			}
+			continue
+		}
+		switch c.State {
+		case Pending:
+			t.open--
+		case Counted:
+			t.sub(k, uint64(c.Weight), 1, 0)
+			t.open--
+		case Done:
+			t.sub(k, 0, 0, uint64(c.Weight))
+		}
+		if c.Passive {
+			t.passive--
+		}
+		delete(t.contacts, k)
+	}
+}
+
+// Contacts calls fn for every contact, in no particular order.
+func (t *Table) Contacts(fn func(Key, Contact)) {
+	for k, c := range t.contacts {
+		fn(k, c)
+	}
+}
+
+// Service returns the counter of service sv.
+func (t *Table) Service(sv Service) Counter { return t.horiz[sv] }
+
+// Host returns the counter of remote host a.
+func (t *Table) Host(a ipkey.Key) Counter { return t.vert[a] }
+
+func (t *Table) add(k Key, open uint64, seen uint32, done uint64) {
+	h := t.horiz[k.Service()]
+	h.Open += open
+	h.Seen += seen
+	h.Done += done
+	t.horiz[k.Service()] = h
+	if vertical(k.Proto) {
+		v := t.vert[k.Addr]
+		v.Open += open
+		v.Seen += seen
+		v.Done += done
+		t.vert[k.Addr] = v
+	}
+}
+
+func (t *Table) sub(k Key, open uint64, seen uint32, done uint64) {
+	h := t.horiz[k.Service()]
+	h.Open -= open
+	h.Seen -= seen
+	h.Done -= done
+	if h == (Counter{}) {
+		delete(t.horiz, k.Service())
+	} else {
+		t.horiz[k.Service()] = h
+	}
+	if vertical(k.Proto) {
+		v := t.vert[k.Addr]
+		v.Open -= open
+		v.Seen -= seen
+		v.Done -= done
+		if v == (Counter{}) {
+			delete(t.vert, k.Addr)
+		} else {
+			t.vert[k.Addr] = v
+		}
+	}
+}
+
+// vertical reports whether contacts of proto count as ports of a host:
+// TCP, UDP and SCTP. An ICMP echo is one probe of a host, not a port.
+func vertical(proto uint8) bool { return proto == 6 || proto == 17 || proto == 132 }
+
+func maxInt64(a, b int64) int64 {
+	if a > b {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,204 @@
+// Package window keeps packet and byte counts over a sliding window of time
+// buckets, the basis of the packet-limit and flood detectors.
+//
+// A Ring has Buckets buckets of equal length; the window is their total
+// length. Rates are always the window's sums divided by the window's length,
+// never by the span actually observed, so a burst of records that all carry
+// the same timestamp gives the right rate and not an infinite one.
+//
+// Flow records describe traffic spread over [Start, End]. Add spreads their
+// counts over the buckets that interval overlaps, in proportion to the
+// overlap: a NetFlow record for a 60-second flow, exported at once when the
+// active timeout expires, adds a sixth of its packets to a 10-second window,
+// not all of them (which would make a 1 000 pps flow look like 6 000 pps).
+//
+// The package is pure: no clock, no allocation, no locking. A Ring is not
+// safe for concurrent use.
+package window
+
+import "math/bits"
+
+// Buckets is the number of buckets in a window. Ten makes the newest,
+// still-filling bucket at most a tenth of the window, so a rate is at most
+// 10 % low while a bucket fills, and a flood is seen within 1.1 windows.
+const Buckets = 10
+
+// Ring is a window of Buckets time buckets of packet and byte counts (as
+// estimated: scaled by the sampling rate) and of observed packets (as seen,
+// unscaled: how much evidence the estimate rests on). The zero value is an empty ring. Bucket length is passed to each
+// call rather than stored: it is a per-host-group setting and storing it in
+// every tracked address would cost 8 bytes each for nothing.
+type Ring struct {
+	pkts  [Buckets]uint64
+	bytes [Buckets]uint64
+	obs   [Buckets]uint32 // saturating: evidence counts need no more
+	// sums over all buckets, kept incrementally.
+	sumPkts, sumBytes uint64
+	sumObs            uint32
+	// head is the bucket number (time / bucket length) of the newest bucket;
+	// the ring holds buckets head-Buckets+1 .. head. headStart is its start
+	// time: a record inside the newest bucket, the common case, then needs
+	// no 64-bit division (three of them cost ~30 ns a record).
+	head      int64
+	headStart int64
+	used      bool
+}
+
+// Sums returns the estimated packets and bytes in the window, and the
+// packets actually observed.
+func (r *Ring) Sums() (pkts, bytes uint64, observed uint32) {
+	return r.sumPkts, r.sumBytes, r.sumObs
+}
+
+// Reset empties the ring.
+func (r *Ring) Reset() { *r = Ring{} }
+
+// Advance moves the window so that its newest bucket holds now, dropping the
+// buckets that fall out. Time never goes back: a now older than the newest
+// bucket is ignored. A jump of a whole window or more empties the ring in
+// constant time, however far it goes.
+func (r *Ring) Advance(now, bucketLen int64) {
+	// (unsigned: now-headStart must not wrap for timestamps 292 years apart)
+	if r.used && now >= r.headStart && uint64(now)-uint64(r.headStart) < uint64(bucketLen) {
+		return // within the newest bucket
+	}
+	n := floorDiv(now, bucketLen)
+	if !r.used {
+		r.head, r.headStart, r.used = n, n*bucketLen, true
+		return
+	}
+	if n <= r.head {
+		return
+	}
+	if n-r.head >= Buckets {
+		*r = Ring{head: n, headStart: n * bucketLen, used: true}
+		return
+	}
+	for b := r.head + 1; b <= n; b++ {
+		i := slot(b)
+		r.sumPkts -= r.pkts[i]
+		r.sumBytes -= r.bytes[i]
+		r.sumObs -= r.obs[i]
+		r.pkts[i], r.bytes[i], r.obs[i] = 0, 0, 0
+	}
+	r.head, r.headStart = n, n*bucketLen
+}
+
+// Add counts pkts packets and bytes bytes (estimates) resting on observed
+// packets seen, over [start, end], after advancing the window to now. end is
+// taken as at most now. The observed count goes to the bucket of end, whole:
+// it says how much was seen, not when.
+//
+// The part of [start, end] before the window is dropped: it is traffic of a
+// time the window no longer covers. A record that ends before the window
+// (a late arrival) is clamped: shifted, keeping its duration, to end in the
+// oldest bucket, so it still counts once but cannot resurrect old buckets.
+// Add returns true when it had to clamp.
+func (r *Ring) Add(start, end, now, bucketLen int64, pkts, bytes, observed uint64) (clamped bool) {
+	r.Advance(now, bucketLen)
+	if end > now {
+		end = now
+	}
+	if start > end {
+		start = end
+	}
+	first := r.head - Buckets + 1 // oldest bucket number in the window
+	eb := r.head
+	if end < r.headStart {
+		eb = floorDiv(end, bucketLen)
+	}
+	if eb < first {
+		clamped = true
+		shift := (first+1)*bucketLen - 1 - end // to the last instant of the oldest bucket
+		start, end, eb = start+shift, end+shift, first
+		if start > end { // overflow of a absurdly long record
+			start = end
+		}
+	}
+	o := uint32(min(observed, 1<<32-1))
+	i := slot(eb)
+	if r.obs[i] > 1<<32-1-o {
+		o = 1<<32 - 1 - r.obs[i]
+	}
+	if r.sumObs > 1<<32-1-o {
+		// The sum saturates too; take from no bucket what the sum lacks.
+		o = 1<<32 - 1 - r.sumObs
+	}
+	r.obs[i] += o
+	r.sumObs += o
+	sb := eb
+	if start < r.headStart || eb != r.head {
+		sb = floorDiv(start, bucketLen)
+	}
+	if sb == eb {
+		r.put(eb, pkts, bytes)
+		return clamped
+	}
+	// Spread in proportion to overlap. Shares are computed from cumulative
+	// boundaries (floor(P·elapsed/d)) so that they are exact integers that
+	// add up to the whole: no packet is created or lost by rounding.
+	d := uint64(end - start)
+	if sb < first {
+		sb = first
+	}
+	prevP, prevB := uint64(0), uint64(0)
+	if sb*bucketLen > start {
+		e := uint64(sb*bucketLen - start)
+		prevP, prevB = mulDiv(pkts, e, d), mulDiv(bytes, e, d)
+	}
+	for b := sb; b <= eb; b++ {
+		var curP, curB uint64
+		if b == eb {
+			curP, curB = pkts, bytes
+		} else {
+			e := uint64((b+1)*bucketLen - start)
+			curP, curB = mulDiv(pkts, e, d), mulDiv(bytes, e, d)
+		}
+		r.put(b, curP-prevP, curB-prevB)
+		prevP, prevB = curP, curB
+	}
+	return clamped
+}
+
+// OldestUsed returns the start time of the oldest bucket in the window that
+// holds traffic, or now when the window is empty.
+func (r *Ring) OldestUsed(now, bucketLen int64) int64 {
+	for b := r.head - Buckets + 1; b <= r.head; b++ {
+		if r.obs[slot(b)] != 0 || r.pkts[slot(b)] != 0 {
+			return b * bucketLen
+		}
+	}
+	return now
+}
+
+func (r *Ring) put(b int64, pkts, bytes uint64) {
+	i := slot(b)
+	r.pkts[i] += pkts
+	r.bytes[i] += bytes
+	r.sumPkts += pkts
+	r.sumBytes += bytes
+}
+
+func slot(b int64) int {
+	i := b % Buckets
+	if i < 0 {
+		i += Buckets
+	}
+	return int(i)
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// mulDiv returns x·n/d for n ≤ d without overflow (the 128-bit product is
+// divided exactly).
+func mulDiv(x, n, d uint64) uint64 {
+	hi, lo := bits.Mul64(x, n)
+	q, _ := bits.Div64(hi, lo, d)
+	return q
+}

@@ -80,6 +80,21 @@ type Configuration struct {
 	// Defaults are the thresholds of the default host group and what every
 	// other group inherits for the fields it leaves zero.
 	Defaults Thresholds `yaml:"defaults"`
+	// HostGroups are, per host group name, the thresholds that differ from
+	// Defaults: fields left out (zero) inherit. A resolver group might
+	// raise the UDP netscan thresholds, a speed-test group the packet limit.
+	HostGroups map[string]Thresholds `yaml:"host_groups"`
+}
+
+// GroupThresholds returns the thresholds per host group index for New:
+// names[i] is the name of group i (the inventory's order), and a group
+// without overrides gets the zero Thresholds, which inherits everything.
+func (c *Configuration) GroupThresholds(names []string) []Thresholds {
+	out := make([]Thresholds, len(names))
+	for i, n := range names {
+		out[i] = c.HostGroups[n]
+	}
+	return out
 }
 
 // CustomerFacing selects records that came from a customer-facing port.
@@ -347,8 +362,14 @@ func (c *Configuration) Validate() error {
 			errs = append(errs, fmt.Errorf("detect.customer_facing.interfaces[%d].exporter: missing", i))
 		}
 	}
-	if err := c.Defaults.Resolve(Thresholds{}).Validate("detect.defaults"); err != nil {
+	defaults := c.Defaults.Resolve(Thresholds{})
+	if err := defaults.Validate("detect.defaults"); err != nil {
 		errs = append(errs, err)
+	}
+	for name, t := range c.HostGroups {
+		if err := t.Resolve(defaults).Validate("detect.host_groups." + name); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -183,6 +183,10 @@ func (inv *Inventory) GroupName(g uint16) string {
 	return inv.groupNames[g]
 }
 
+// GroupNames returns the names of the host groups by index: element i is
+// the name of group i, the default group first.
+func (inv *Inventory) GroupNames() []string { return slices.Clone(inv.groupNames) }
+
 // Group returns the index of the host group with the given name.
 func (inv *Inventory) Group(name string) (uint16, bool) {
 	g, ok := inv.groupByID[name]

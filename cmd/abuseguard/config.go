@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"abuseguard/detect"
 	"abuseguard/enforce"
 	"abuseguard/enforce/bgp"
 	"abuseguard/enforce/nft"
@@ -31,6 +32,12 @@ type Configuration struct {
 	// HostGroups are sets of prefixes sharing thresholds and policy. The
 	// group "default" holds every address no other group claims.
 	HostGroups []hostGroupConfiguration `yaml:"host_groups"`
+
+	// Detect is the detection engine: thresholds per host group, state
+	// bounds (detect.Configuration; docs/detection.md).
+	Detect detect.Configuration `yaml:"detect"`
+	// Evidence bounds and localises the logs the customer gets.
+	Evidence evidenceConfiguration `yaml:"evidence"`
 
 	// Store is the store of record (store.Configuration).
 	Store store.Configuration `yaml:"store"`
@@ -59,6 +66,7 @@ func defaultConfiguration() Configuration {
 	return Configuration{
 		DataDir:   "./abuseguard-data",
 		Inventory: inventory.DefaultConfiguration(),
+		Detect:    detect.DefaultConfiguration(),
 		Store:     store.DefaultConfiguration(),
 		Lifecycle: lifecycle.DefaultConfiguration(),
 		Enforce:   enforce.DefaultConfiguration(),
@@ -100,7 +108,7 @@ func (c *Configuration) validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir: must not be empty"))
 	}
-	errs = append(errs, c.Store.Validate(), c.Lifecycle.Validate(), c.Notify.Validate(),
+	errs = append(errs, c.Detect.Validate(), c.Evidence.validate(), c.Store.Validate(), c.Lifecycle.Validate(), c.Notify.Validate(),
 		c.Notify.CheckChannels(c.Store.Channels), c.Web.Validate(), c.API.Validate())
 	errs = append(errs, c.Enforce.Validate())
 	if c.BGP.Enabled {
@@ -113,6 +121,11 @@ func (c *Configuration) validate() error {
 		errs = append(errs, c.NFTables.Validate())
 	}
 	groups := c.hostGroupNames()
+	for name := range c.Detect.HostGroups {
+		if !groups[name] {
+			errs = append(errs, fmt.Errorf("detect.host_groups.%s: no host group of that name in host_groups", name))
+		}
+	}
 	for name := range c.Lifecycle.Policy.HostGroups {
 		if !groups[name] {
 			errs = append(errs, fmt.Errorf("lifecycle.policy.host_groups.%s: no host group of that name in host_groups", name))

@@ -55,6 +55,7 @@ customer why with the evidence.`,
 	root.AddCommand(
 		newVersionCmd(),
 		newConfigCmd(g),
+		newReplayCmd(g),
 		newServeCmd(g),
 		newTokenCmd(g),
 		newStatusCmd(),

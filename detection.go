@@ -86,6 +86,11 @@ type Detection struct {
 
 	Final bool `json:"final"`
 
+	// Targets name what crossed the threshold of a netscan: the protocol
+	// and port of a horizontal scan or sweep (ICMP: type<<8|code), or the
+	// host of a vertical scan (Port 0). Bounded (8).
+	Targets []Target `json:"targets,omitempty"`
+
 	// Attempts are the first connection attempts (netscan, private
 	// destinations), bounded; AttemptsTotal counts all of them.
 	Attempts      []Attempt `json:"attempts,omitempty"`
@@ -102,6 +107,13 @@ type Detection struct {
 	// Evidence is the rendered evidence (logs and pcap) as the customer
 	// receives it; set by the evidence renderer, stored with the case.
 	Evidence []Evidence `json:"evidence,omitempty"`
+}
+
+// Target is a service or a host a netscan crossed its threshold on.
+type Target struct {
+	Host  netip.Addr `json:"host,omitzero"`
+	Proto uint8      `json:"proto,omitempty"`
+	Port  uint16     `json:"port,omitempty"`
 }
 
 // Attempt is one connection attempt (or flow of attempts) in a netscan log.

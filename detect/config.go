@@ -83,7 +83,7 @@ type Configuration struct {
 	// HostGroups are, per host group name, the thresholds that differ from
 	// Defaults: fields left out (zero) inherit. A resolver group might
 	// raise the UDP netscan thresholds, a speed-test group the packet limit.
-	HostGroups map[string]Thresholds `yaml:"host_groups"`
+	HostGroups map[string]Thresholds `yaml:"host_groups,omitempty"`
 }
 
 // GroupThresholds returns the thresholds per host group index for New:

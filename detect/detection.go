@@ -271,6 +271,12 @@ func (s *shard) report(d *openDet, final bool, dp *dump) abuseguard.Detection {
 	}
 	out.Attempts = slices.Clone(d.attempts)
 	out.AttemptsTotal = d.attemptsTotal
+	for _, sv := range d.services {
+		out.Targets = append(out.Targets, abuseguard.Target{Proto: sv.Proto(), Port: sv.Port()})
+	}
+	for _, h := range d.hosts {
+		out.Targets = append(out.Targets, abuseguard.Target{Host: h.Addr()})
+	}
 	if dp != nil {
 		out.Samples = slices.Clone(dp.samples)
 	}

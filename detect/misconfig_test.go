@@ -58,6 +58,44 @@ func TestPrivateDestinations(t *testing.T) {
 	}
 }
 
+// TestPrivateDestinationsNotReplies: a server answering traffic from
+// reserved sources (a SYN flood with random spoofed sources; replies to
+// misrouted packets) sends to reserved destinations without being
+// misconfigured. Only what it starts counts.
+func TestPrivateDestinationsNotReplies(t *testing.T) {
+	const src = "203.0.113.12"
+	to := func(n int, proto uint8, sport, dport uint16, flags uint8) []flow.Record {
+		var rs []flow.Record
+		for i := 0; i < n; i++ {
+			dst := netip.AddrFrom4([4]byte{192, 168, byte(i >> 8), byte(i)}).String()
+			rs = append(rs, rec(at(time.Duration(i)*time.Second), src, dst, proto, sport, dport, flags, 60))
+		}
+		return rs
+	}
+	tests := []struct {
+		name string
+		recs []flow.Record
+		want int
+	}{
+		{"SYN-ACK backscatter", to(40, flow.ProtoTCP, 80, 40000, flow.TCPSyn|flow.TCPAck), 0},
+		{"RST backscatter", to(40, flow.ProtoTCP, 80, 40000, flow.TCPRst|flow.TCPAck), 0},
+		{"ICMP port unreachable", to(40, flow.ProtoICMP, 0, 3<<8|3, 0), 0},
+		{"ICMP echo reply", to(40, flow.ProtoICMP, 0, 0, 0), 0},
+		{"DNS answers", to(40, flow.ProtoUDP, 53, 40000, 0), 0},
+		{"SYNs the server starts", to(40, flow.ProtoTCP, 40000, 445, flow.TCPSyn), 2},
+		{"DNS queries the server starts", to(40, flow.ProtoUDP, 40000, 53, 0), 2},
+		{"GRE", to(40, 47, 0, 0, 0), 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ds := run(t, testConfig(), tt.recs)
+			if len(ds) != tt.want {
+				t.Fatalf("%d detections %v, want %d", len(ds), summarize(ds), tt.want)
+			}
+		})
+	}
+}
+
 const serverMAC = 0x020000000005 // server 4 ("srv-4")
 
 func unassigned(n int, mac uint64, srcs ...string) []flow.Record {

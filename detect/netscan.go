@@ -82,6 +82,30 @@ func (e *Engine) outAction(r *flow.Record) action {
 	return actNone
 }
 
+// reply reports whether an outgoing record answers traffic rather than
+// starting it: TCP RST or SYN-ACK, UDP from a service port to a port
+// ≥ 1024, and every ICMP message but an echo request (errors, echo replies,
+// neighbour discovery). Private destinations count only what a server
+// starts: a server under a SYN flood with random spoofed sources answers
+// hundreds of reserved addresses (hping3 --rand-source in
+// testdata/captures/syn-flood-incoming.pcap), which is backscatter, not a
+// misconfiguration. Other protocols (GRE, ESP, ...) carry no reply marker
+// and count.
+func (e *Engine) reply(r *flow.Record) bool {
+	switch r.Proto {
+	case flow.ProtoTCP:
+		f := r.TCPFlags
+		return f&flow.TCPRst != 0 || (f&flow.TCPSyn != 0 && f&flow.TCPAck != 0 && f&(flow.TCPPsh|flow.TCPFin) == 0)
+	case flow.ProtoUDP:
+		return r.DstPort >= 1024 && e.servicePort(r.SrcPort)
+	case flow.ProtoICMP:
+		return r.DstPort != icmpEchoRequest
+	case flow.ProtoICMPv6:
+		return r.DstPort != icmpv6EchoRequest
+	}
+	return false
+}
+
 // isEcho reports whether s is the ICMP or ICMPv6 echo service: sweeps are
 // their own kind, with their own threshold.
 func isEcho(s scan.Service) bool {

@@ -132,6 +132,7 @@ func TestNetscanEvidence(t *testing.T) {
 		FirstSeen: t0, LastSeen: t0.Add(14900 * time.Millisecond),
 		Value: 150, Threshold: 100, Unit: "destinations",
 		Packets: 150, Bytes: 150 * 60, Distinct: 150, SamplingRate: 1, Final: true,
+		Targets:       []abuseguard.Target{{Proto: flow.ProtoTCP, Port: 23}},
 		AttemptsTotal: 150,
 	}
 	got := final

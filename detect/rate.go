@@ -28,7 +28,7 @@ func (s *shard) out(r *flow.Record, cs, cd flow.Class, src, dst ipkey.Key, start
 	}
 	s.rateCheck(slot, n, slotLimit, &lim.out, p, b, recs, pk, by, end, w)
 	s.scanOut(slot, n, r, dst, end, lim)
-	if cd.Reserved() && lim.private > 0 {
+	if cd.Reserved() && lim.private > 0 && !s.e.reply(r) {
 		s.private(slot, n, r, dst, end, lim)
 	}
 	if v.dump != nil {

@@ -12,6 +12,7 @@ import (
 
 	"abuseguard"
 	"abuseguard/detect"
+	"abuseguard/flow"
 	"abuseguard/input/pcap"
 
 	"github.com/spf13/cobra"
@@ -175,8 +176,11 @@ func (o *replayOutput) detection(d abuseguard.Detection) {
 //	netscan/horizontal 203.0.113.10 out: 256 destinations >= 100 [2026-11-25 00:40:01 – 00:40:05 UTC] server srv-1, customer c-1, host group default
 func detectionSummary(d *abuseguard.Detection) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s/%s %s %s: %s %s >= %s", d.Kind, d.Subkind, d.Address, d.Direction,
-		figure(d.Value), d.Unit, figure(d.Threshold))
+	fmt.Fprintf(&b, "%s/%s %s %s: %s %s", d.Kind, d.Subkind, d.Address, d.Direction, figure(d.Value), d.Unit)
+	if t := targets(d.Targets); t != "" {
+		b.WriteString(" " + t)
+	}
+	fmt.Fprintf(&b, " >= %s", figure(d.Threshold))
 	if d.SamplingRate > 1 {
 		fmt.Fprintf(&b, " (estimated, sampled 1:%d)", d.SamplingRate)
 	}
@@ -195,6 +199,27 @@ func detectionSummary(d *abuseguard.Detection) string {
 		b.WriteString(" " + strings.Join(who, ", "))
 	}
 	return b.String()
+}
+
+// targets says what a netscan crossed on: "on tcp/22", "on 93.184.216.5".
+func targets(ts []abuseguard.Target) string {
+	var parts []string
+	for _, t := range ts {
+		if t.Host.IsValid() {
+			parts = append(parts, t.Host.String())
+			continue
+		}
+		switch t.Proto {
+		case flow.ProtoICMP, flow.ProtoICMPv6:
+			parts = append(parts, strings.ToLower(protoName(t.Proto))+" echo")
+		default:
+			parts = append(parts, fmt.Sprintf("%s/%d", strings.ToLower(protoName(t.Proto)), t.Port))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "on " + strings.Join(parts, ", ")
 }
 
 // figure prints a count as an integer and a rate with the precision it needs.
@@ -243,6 +268,7 @@ type replayJSON struct {
 	Bytes        uint64               `json:"bytes"`
 	SamplingRate uint32               `json:"sampling_rate"`
 	Attempts     uint64               `json:"attempts,omitempty"`
+	Targets      []abuseguard.Target  `json:"targets,omitempty"`
 	// Evidence is the detection's main log as the customer receives it;
 	// EvidenceFiles names every file (--evidence-dir writes them).
 	Evidence      string   `json:"evidence"`
@@ -256,7 +282,7 @@ func newReplayJSON(d *abuseguard.Detection) replayJSON {
 		FirstSeen: d.FirstSeen.UTC(), LastSeen: d.LastSeen.UTC(),
 		Value: d.Value, Threshold: d.Threshold, Unit: d.Unit, Distinct: d.Distinct,
 		PPS: d.PPS, BPS: d.BPS, Packets: d.Packets, Bytes: d.Bytes, SamplingRate: d.SamplingRate,
-		Attempts: d.AttemptsTotal, EvidenceFiles: []string{},
+		Attempts: d.AttemptsTotal, Targets: d.Targets, EvidenceFiles: []string{},
 	}
 	for _, e := range d.Evidence {
 		j.EvidenceFiles = append(j.EvidenceFiles, e.Name)

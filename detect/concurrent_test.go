@@ -264,9 +264,10 @@ abuseguard_detect_tracked{kind="top_k"} 0
 		"abuseguard_detect_records_total", "abuseguard_detect_tracked"); err != nil {
 		t.Fatalf("metrics: %v", err)
 	}
-	// records, 2 ignored reasons, 3 drop reasons, late, clamped, time
-	// resets, 10 detection kinds, 7 eviction kinds, 3 tracked kinds.
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != 29 {
-		t.Fatalf("GatherAndCount() = %d, %v; want 29 series", n, err)
+	// records, 2 ignored reasons, 3 drop reasons, late, clamped,
+	// backscatter, time resets, 10 detection kinds, 7 eviction kinds, 3
+	// tracked kinds.
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 30 {
+		t.Fatalf("GatherAndCount() = %d, %v; want 30 series", n, err)
 	}
 }

@@ -18,6 +18,7 @@ const (
 	stEvictService        // top-K service counters taken over
 	stPendingEarly        // attempts judged before their grace period ended
 	stTopKDenied          // addresses refused a summary at MaxTopK
+	stBackscatter         // outgoing reply packets (observed) excluded from the packet limit
 	stAddresses           // gauge: tracked addresses
 	stSources             // gauge: tracked misconfiguration keys
 	stTopActive           // gauge: active top-K summaries
@@ -36,6 +37,8 @@ var (
 		"Records the detectors ignored, by reason.", []string{"reason"}, nil)
 	descDropped = prometheus.NewDesc("abuseguard_detect_dropped_records_total",
 		"Records Submit dropped instead of blocking the input, by reason.", []string{"reason"}, nil)
+	descBackscatter = prometheus.NewDesc("abuseguard_detect_backscatter_packets_total",
+		"Outgoing reply packets (SYN-ACK, RST, ICMP errors and echo replies) excluded from the packet limit because incoming traffic explains them.", nil, nil)
 	descLate = prometheus.NewDesc("abuseguard_detect_records_late_total",
 		"Records older than the shard's clock by more than the longest window (clamped into windows).", nil, nil)
 	descClamped = prometheus.NewDesc("abuseguard_detect_window_clamps_total",
@@ -74,6 +77,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descIgnored, c.e.invalid.Load(), "invalid")
 	counter(descLate, sum[stLate])
 	counter(descClamped, sum[stClamped])
+	counter(descBackscatter, sum[stBackscatter])
 	for i, r := range dropReasons {
 		counter(descDropped, c.e.drops[i].Load(), r)
 	}

@@ -106,6 +106,25 @@ func (e *Engine) reply(r *flow.Record) bool {
 	return false
 }
 
+// backscatter reports whether an outgoing record is a reply a server sends
+// because it received something, whatever it runs: TCP SYN-ACK or RST, ICMP
+// and ICMPv6 errors and echo replies. UDP answers are not: an open resolver
+// or memcached amplifying towards a victim is abuse to stop.
+func (e *Engine) backscatter(r *flow.Record) bool {
+	switch r.Proto {
+	case flow.ProtoTCP:
+		f := r.TCPFlags
+		return f&flow.TCPRst != 0 || (f&flow.TCPSyn != 0 && f&flow.TCPAck != 0 && f&(flow.TCPPsh|flow.TCPFin) == 0)
+	case flow.ProtoICMP:
+		t := r.DstPort >> 8
+		return t == 0 || t == 3 || t == 4 || t == 5 || t == 11 || t == 12
+	case flow.ProtoICMPv6:
+		t := r.DstPort >> 8
+		return t < 128 || t == 129
+	}
+	return false
+}
+
 // isEcho reports whether s is the ICMP or ICMPv6 echo service: sweeps are
 // their own kind, with their own threshold.
 func isEcho(s scan.Service) bool {

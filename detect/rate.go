@@ -5,6 +5,7 @@ import (
 	"abuseguard/detect/ipkey"
 	"abuseguard/detect/scan"
 	"abuseguard/detect/topk"
+	"abuseguard/detect/window"
 	"abuseguard/flow"
 )
 
@@ -16,7 +17,18 @@ func (s *shard) out(r *flow.Record, cs, cd flow.Class, src, dst ipkey.Key, start
 	lim := s.e.limitsOf(v.group)
 	w := r.Rate()
 	pk, by := max(r.Packets, 1)*w, r.Bytes*w
-	if v.out.Add(start, end, s.now, lim.out.bucket, pk, by, max(r.Packets, 1)) {
+	obs := max(r.Packets, 1)
+	if s.e.backscatter(r) {
+		// Replies the address's incoming traffic explains do not count
+		// towards its packet limit; the rest does.
+		var explained uint64
+		pk, by, explained = s.explainBackscatter(v, lim, start, end, pk, by)
+		if explained > 0 {
+			s.st[stBackscatter] += obs
+		}
+		obs = min(obs, pk)
+	}
+	if pk > 0 && v.out.Add(start, end, s.now, lim.out.bucket, pk, by, obs) {
 		s.st[stClamped]++
 	}
 	p, b, recs := v.out.Sums()
@@ -34,6 +46,48 @@ func (s *shard) out(r *flow.Record, cs, cd flow.Class, src, dst ipkey.Key, start
 	if v.dump != nil {
 		v.dump.addRecord(r, src, dst, s.cfg.Snaplen)
 	}
+}
+
+// backscatterFactor is how many reply packets one incoming packet may
+// explain: Linux answers a SYN with a SYN-ACK and retransmits it up to five
+// times (net.ipv4.tcp_synack_retries = 5) when the spoofed source never
+// answers. In syn-flood-incoming.pcap the server sent 5 802 packets for
+// 2 836 received.
+const backscatterFactor = 6
+
+// explainBackscatter splits an outgoing reply record (see backscatter) into
+// the part the address's incoming traffic in the window explains, which is
+// kept in its own window and excluded from the packet limit, and the rest,
+// which is returned to be counted. A server flooded with spoofed SYNs sends
+// as many SYN-ACKs and RSTs as it receives SYNs, and must not be taken for
+// the attacker (it gets the protective blackhole of the incoming flood
+// instead); an RST flood with no traffic coming in still counts.
+func (s *shard) explainBackscatter(v *addrState, lim *limits, start, end int64, pk, by uint64) (outPk, outBy, explained uint64) {
+	if v.bs == nil {
+		v.bs = new(window.Ring)
+	}
+	v.in.Advance(s.now, lim.in.bucket)
+	v.bs.Advance(s.now, lim.out.bucket)
+	inP, _, _ := v.in.Sums()
+	done, _, _ := v.bs.Sums()
+	allow := satMul(inP, backscatterFactor)
+	if done >= allow {
+		return pk, by, 0
+	}
+	bsPk, bsBy := min(pk, allow-done), by
+	if bsPk < pk {
+		bsBy = by / pk * bsPk
+	}
+	v.bs.Add(start, end, s.now, lim.out.bucket, bsPk, bsBy, 1)
+	return pk - bsPk, by - bsBy, bsPk
+}
+
+// satMul multiplies without overflowing.
+func satMul(a, b uint64) uint64 {
+	if b != 0 && a > ^uint64(0)/b {
+		return ^uint64(0)
+	}
+	return a * b
 }
 
 // in handles a record towards customer address dst: incoming flood (M4),

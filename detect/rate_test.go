@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -358,5 +359,60 @@ func TestCustomerSpaceFloodBoundedAddresses(t *testing.T) {
 	}
 	if got, want := sh.st[stEvictAddress], uint64(total-cfg.MaxAddresses); got != want {
 		t.Fatalf("address evictions = %d, want %d", got, want)
+	}
+}
+
+// TestBackscatterNotPacketLimit: a server flooded with spoofed SYNs answers
+// each with SYN-ACKs (retransmitted) and RSTs. Those replies are explained by
+// the incoming flood and must not make the victim an attacker; replies with
+// nothing coming in, or far more than the incoming traffic explains, count.
+func TestBackscatterNotPacketLimit(t *testing.T) {
+	const victim = "203.0.113.7" // shadows the file's victim: a server of its own
+	cfg := testConfig()
+	cfg.Defaults.PacketLimit.PPS = 1000
+	cfg.Defaults.IncomingFlood.PPS = 1000
+	// flood: per millisecond for n ms, one spoofed SYN in and k replies out.
+	flood := func(ms int, in bool, k int, flags uint8) []flow.Record {
+		var rs []flow.Record
+		for i := 0; i < ms; i++ {
+			src := ext(i)
+			if in {
+				rs = append(rs, rec(at(time.Duration(i)*time.Millisecond), src, victim, flow.ProtoTCP, 1024+uint16(i), 80, flow.TCPSyn, 40))
+			}
+			for j := 0; j < k; j++ {
+				rs = append(rs, rec(at(time.Duration(i)*time.Millisecond+time.Duration(j+1)*time.Microsecond), victim, src, flow.ProtoTCP, 80, 1024+uint16(i), flags, 44))
+			}
+		}
+		return rs
+	}
+	kinds := func(ds []abuseguard.Detection) []string {
+		var out []string
+		for _, d := range ds {
+			if d.Final {
+				out = append(out, string(d.Kind)+"/"+string(d.Direction))
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		recs []flow.Record
+		want []string
+	}{
+		// 20 000 SYNs in 20 s: 1 000 pps in; 2 000 pps of SYN-ACKs out.
+		{"SYN-ACKs answering a SYN flood", flood(20000, true, 2, flow.TCPSyn|flow.TCPAck), []string{"incoming_flood/in"}},
+		{"RSTs answering a SYN flood", flood(20000, true, 1, flow.TCPRst|flow.TCPAck), []string{"incoming_flood/in"}},
+		{"RST flood with nothing coming in", flood(20000, false, 2, flow.TCPRst), []string{"packet_limit/out"}},
+		// 10 replies per SYN: 6 are explained, 4 000 pps beyond it count.
+		{"replies far beyond the incoming traffic", flood(20000, true, 10, flow.TCPSyn|flow.TCPAck), []string{"incoming_flood/in", "packet_limit/out"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := kinds(run(t, cfg, tt.recs))
+			slices.Sort(got)
+			if diff := gocmp.Diff(got, tt.want); diff != "" {
+				t.Fatalf("Final detections (-got, +want):\n%s", diff)
+			}
+		})
 	}
 }

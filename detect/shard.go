@@ -55,6 +55,10 @@ type addrState struct {
 	server int32
 
 	out, in window.Ring
+	// bs counts outgoing replies excluded from the packet limit because
+	// incoming traffic explains them (explainBackscatter); allocated for
+	// addresses that send any.
+	bs *window.Ring
 
 	// Top-K summaries, active only while the address's rate is above
 	// TopKActivation of a threshold.
@@ -277,6 +281,9 @@ func (s *shard) releaseAddr(n *lruNode[ipkey.Key, addrState]) {
 	v := &n.v
 	v.out.Reset()
 	v.in.Reset()
+	if v.bs != nil {
+		v.bs.Reset()
+	}
 	s.releaseTop(v, true)
 	s.releaseTop(v, false)
 	v.topDenied = false

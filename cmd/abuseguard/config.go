@@ -120,6 +120,11 @@ func (c *Configuration) validate() error {
 	if c.NFTables.Enabled {
 		errs = append(errs, c.NFTables.Validate())
 	}
+	for i, g := range c.HostGroups {
+		if g.Name == inventory.DefaultGroupName {
+			errs = append(errs, fmt.Errorf("host_groups[%d]: %q is the group of every address no other group claims; it needs no entry (set its thresholds in detect.defaults and lifecycle.policy.default)", i, g.Name))
+		}
+	}
 	groups := c.hostGroupNames()
 	for name := range c.Detect.HostGroups {
 		if !groups[name] {

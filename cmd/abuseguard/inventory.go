@@ -32,7 +32,9 @@ func buildInventory(cfg Configuration, configFile string) (*inventory.Inventory,
 	if icfg.File != "" && !filepath.IsAbs(icfg.File) && configFile != "" {
 		icfg.File = filepath.Join(filepath.Dir(configFile), icfg.File)
 	}
-	groups := make([]inventory.HostGroup, 0, len(cfg.HostGroups))
+	// Group 0 is the default group: every address no other group claims.
+	groups := make([]inventory.HostGroup, 0, len(cfg.HostGroups)+1)
+	groups = append(groups, inventory.HostGroup{Name: inventory.DefaultGroupName})
 	for _, g := range cfg.HostGroups {
 		groups = append(groups, inventory.HostGroup{Name: g.Name, Prefixes: g.Prefixes})
 	}

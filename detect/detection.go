@@ -178,13 +178,35 @@ func (s *shard) openSource(n *srcNode, slot int32, k srcKey, th uint64, lim *lim
 	}
 	if s.cfg.MaxSamples > 0 {
 		v.dump = newDump(s.cfg.MaxSamples, s.cfg.Snaplen)
-		s.ring.each(func(smp *sample, data []byte) {
-			if _, ok := v.sources[smp.src]; ok {
-				v.dump.add(smp, data)
-			}
-		})
 	}
+	// The evidence: what the wrong sources sent, as attempts (the log's
+	// source table counts them per address and MAC). Before the crossing
+	// only the shard's sample ring still has it.
+	s.ring.each(func(smp *sample, data []byte) {
+		if _, ok := v.sources[smp.src]; !ok {
+			return
+		}
+		if v.dump != nil {
+			v.dump.add(smp, data)
+		}
+		d.attemptsTotal++
+		if len(d.attempts) < s.cfg.MaxAttempts {
+			d.attempts = append(d.attempts, sampleAttempt(smp))
+		}
+	})
 	return d
+}
+
+// sampleAttempt is the attempt a sampled packet shows.
+func sampleAttempt(smp *sample) abuseguard.Attempt {
+	size := smp.length
+	if smp.packets > 1 {
+		size = uint32(uint64(smp.length) / smp.packets)
+	}
+	return abuseguard.Attempt{
+		Time: time.Unix(0, smp.t).UTC(), Src: smp.src.Addr(), SrcPort: smp.srcPort,
+		Dst: smp.dst.Addr(), DstPort: smp.dstPort, Proto: smp.proto, Size: size,
+	}
 }
 
 // keepOrEnd ends the detection in slot sl when its condition has not held

@@ -247,8 +247,12 @@ func (s *shard) misc(r *flow.Record, cs flow.Class, src, dst ipkey.Key, start, e
 		s.sourceFigures(d, lim, p, b, v)
 		d.last = end
 		d.rate = uint32(min(w, 1<<32-1))
+		// The crossing record is not in the sample ring yet (it is pushed
+		// after the detectors ran), so openSource did not see it.
+		s.sourceAttempt(d, r, end)
 		s.emitSource(n, false)
 	} else if d != nil {
+		s.sourceAttempt(d, r, end)
 		d.pkts += pk
 		d.bytes += by
 		d.last = max(d.last, end)
@@ -260,6 +264,18 @@ func (s *shard) misc(r *flow.Record, cs flow.Class, src, dst ipkey.Key, start, e
 	}
 	if v.dump != nil {
 		v.dump.addRecord(r, src, dst, s.cfg.Snaplen)
+	}
+}
+
+// sourceAttempt adds a record from a wrong source to the detection's
+// evidence.
+func (s *shard) sourceAttempt(d *openDet, r *flow.Record, end int64) {
+	d.attemptsTotal++
+	if len(d.attempts) < s.cfg.MaxAttempts {
+		d.attempts = append(d.attempts, abuseguard.Attempt{
+			Time: time.Unix(0, end).UTC(), Src: r.Src, SrcPort: r.SrcPort,
+			Dst: r.Dst, DstPort: r.DstPort, Proto: r.Proto, Size: uint32(meanSize(r)),
+		})
 	}
 }
 

@@ -149,7 +149,17 @@ func TestUnassignedSource(t *testing.T) {
 			e.Flush()
 			got := s.finals()
 			for i := range got {
-				got[i].ID, got[i].Samples = "", nil
+				// The evidence: every packet the wrong sources sent, the
+				// first of them at the crossing from the sample ring.
+				srcs := map[netip.Addr]bool{}
+				for _, a := range got[i].Attempts {
+					srcs[a.Src] = true
+				}
+				if n := len(tt.recs); got[i].AttemptsTotal != uint64(n) || len(got[i].Attempts) != n || uint64(len(srcs)) != got[i].Distinct {
+					t.Fatalf("evidence: %d attempts (total %d) from %d sources; want %d from %d",
+						len(got[i].Attempts), got[i].AttemptsTotal, len(srcs), n, got[i].Distinct)
+				}
+				got[i].ID, got[i].Samples, got[i].Attempts, got[i].AttemptsTotal = "", nil, nil, 0
 			}
 			if diff := gocmp.Diff(got, tt.want, addrs); diff != "" {
 				t.Fatalf("Final reports (-got, +want):\n%s", diff)

@@ -136,7 +136,7 @@ func TestFlowsErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{"no file", []string{"flows"}, 1, "requires at least 1 arg"},
+		{"no file", []string{"flows"}, 2, "requires at least 1 arg"}, // a usage error, like a bad flag
 		{"missing", []string{"flows", filepath.Join(dir, "missing.pcap")}, 1, "missing.pcap: no such file or directory"},
 		{"not a capture", []string{"flows", text}, 1, "read capture " + text + ": pcap: "},
 		{"bad flag value", []string{"flows", "--flow-exports", "maybe", text}, 2, "--flow-exports"},

@@ -67,7 +67,25 @@ customer why with the evidence.`,
 		newAccessIPCmd(),
 		newFlowsCmd(),
 	)
+	wrapArgs(root)
 	return root
+}
+
+// wrapArgs makes every command's argument check a usage error (exit
+// status 2), like a bad flag: "requires at least 1 arg(s)" is a mistake in
+// the call, not a failure of the run.
+func wrapArgs(cmd *cobra.Command) {
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if err := check(c, args); err != nil {
+				return usageError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		wrapArgs(sub)
+	}
 }
 
 // newLogger returns the process logger, writing to w, as the global flags say.

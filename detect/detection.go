@@ -64,7 +64,9 @@ type openDet struct {
 	// evidence; lastAbove is when the condition last held.
 	opened, first, last, lastAbove int64
 
-	value         float64
+	value float64
+	// reported is the value at the last report that was not final.
+	reported      float64
 	pkts, bytes   uint64
 	pps, bps      float64
 	distinct      uint64
@@ -259,6 +261,7 @@ func (s *shard) endSource(n *srcNode) {
 func (s *shard) emit(n *addrNode, sl int, final bool) {
 	v := &n.v
 	d := v.det[sl]
+	d.reported = d.value
 	out := s.report(d, final, v.dump)
 	lim := s.e.limitsOf(v.group)
 	switch sl {
@@ -272,7 +275,27 @@ func (s *shard) emit(n *addrNode, sl int, final bool) {
 }
 
 func (s *shard) emitSource(n *srcNode, final bool) {
+	n.v.det.reported = n.v.det.value
 	s.e.sink(s.report(n.v.det, final, n.v.dump))
+}
+
+// progressFactor is how much a detection's figure must grow between two
+// reports before it is reported again. A detection's first report comes at
+// the crossing, where its figure is the threshold; policy may block at once
+// what is several times past it (lifecycle block_above), which only a later
+// report can show. Doubling bounds the reports of one detection to a few
+// (ten for a thousandfold breach).
+const progressFactor = 2
+
+// progress reports the detection in slot sl again, not final, when its
+// figure has grown by progressFactor since its last report. Called where
+// figures grow: on records, and at housekeeping, where netscan attempts are
+// counted once their grace period is over (a scan's last attempts count
+// after its last packet).
+func (s *shard) progress(n *addrNode, sl int) {
+	if d := n.v.det[sl]; d != nil && d.value >= progressFactor*d.reported {
+		s.emit(n, sl, false)
+	}
 }
 
 // report builds the Detection handed to the sink: a copy, so that the sink

@@ -112,7 +112,26 @@ func (s *sink) add(d abuseguard.Detection) {
 	s.mu.Unlock()
 }
 
+// all returns each detection's first and final reports, in order: the
+// progress reports in between (see TestProgressReports) are left out so
+// that tests can say what was detected without counting them.
 func (s *sink) all() []abuseguard.Detection {
+	var out []abuseguard.Detection
+	seen := map[string]bool{}
+	for _, d := range s.everything() {
+		if !d.Final {
+			if seen[d.ID] {
+				continue
+			}
+			seen[d.ID] = true
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// everything returns every report, progress reports included.
+func (s *sink) everything() []abuseguard.Detection {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.dets)

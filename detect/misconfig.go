@@ -83,6 +83,7 @@ func (s *shard) private(slot int32, n *addrNode, r *flow.Record, dst ipkey.Key, 
 		d.lastAbove = s.now
 		d.value = max(d.value, float64(p.sum))
 		d.distinct = max(d.distinct, p.sum)
+		s.progress(n, slotPrivate)
 		return
 	}
 	s.openPrivate(n, slot, p, lim)
@@ -260,6 +261,9 @@ func (s *shard) misc(r *flow.Record, cs flow.Class, src, dst ipkey.Key, start, e
 		s.sourceFigures(d, lim, p, b, v)
 		if above {
 			d.lastAbove = s.now
+		}
+		if d.value >= progressFactor*d.reported {
+			s.emitSource(n, false)
 		}
 	}
 	if v.dump != nil {

@@ -331,6 +331,7 @@ func (s *shard) scanAbove(n *addrNode, slot int32, sl int, value, threshold uint
 		d.value = max(d.value, float64(value))
 		d.distinct = max(d.distinct, value)
 		noteKey(d, sl, k)
+		s.progress(n, sl)
 		return
 	}
 	// The evidence: every counted attempt in the table, oldest first (then

@@ -576,3 +576,36 @@ func TestIncomingFloodDoesNotHideScan(t *testing.T) {
 		t.Fatalf("detections (-got, +want):\n%s", diff)
 	}
 }
+
+// TestProgressReports: a detection is reported at the crossing (its figure
+// then equals the threshold), again each time its figure has doubled, and a
+// last time when it ends, all with the same ID, so that policy can block a
+// condition far past its threshold while it goes on.
+func TestProgressReports(t *testing.T) {
+	var rs []flow.Record
+	for i := 0; i < 450; i++ { // 450 hosts in 45 s: within one 60 s window
+		rs = append(rs, syn(at(time.Duration(i)*100*time.Millisecond), scanner, ext(i), 22))
+	}
+	sortByTime(rs)
+	e, s := newEngine(t, testConfig())
+	e.Process(rs)
+	e.Flush()
+	type report struct {
+		Value float64
+		Final bool
+	}
+	var got []report
+	id := ""
+	for _, d := range s.everything() {
+		if id == "" {
+			id = d.ID
+		} else if d.ID != id {
+			t.Fatalf("report of another detection %s (%s/%s)", d.ID, d.Kind, d.Subkind)
+		}
+		got = append(got, report{d.Value, d.Final})
+	}
+	want := []report{{100, false}, {200, false}, {400, false}, {450, true}}
+	if diff := gocmp.Diff(got, want); diff != "" {
+		t.Fatalf("reports (-got, +want):\n%s", diff)
+	}
+}

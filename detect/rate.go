@@ -147,6 +147,8 @@ func (s *shard) rateCheck(slot int32, n *addrNode, sl int, rl *rateLimits, p, b 
 	}
 	if opened {
 		s.emit(n, sl, false)
+	} else {
+		s.progress(n, sl)
 	}
 }
 

@@ -103,6 +103,25 @@ func (l *Lifecycle) join(ch *change, c *abuseguard.Case, d *abuseguard.Detection
 		l.keep(ch, c, d)
 	}
 	var err error
+	if c.State == abuseguard.CaseUnblocked {
+		err = l.escalate(ch, c)
+	} else {
+		err = l.react(ch, c, d)
+	}
+	if err != nil {
+		return err
+	}
+	return l.save(ch, c)
+}
+
+// react acts on what a detection report tells of a case not yet enforced:
+// a held case is decided again (the hold may have ended, or the report is
+// more severe), a warned case is blocked when its deadline has passed or
+// the report is past the block-at-once factor. A detection's first report
+// comes at the threshold crossing, its value at the threshold; progress
+// and final reports carry the figure the condition reached, so severity is
+// judged on every report, not only on a detection's first.
+func (l *Lifecycle) react(ch *change, c *abuseguard.Case, d *abuseguard.Detection) error {
 	switch c.State {
 	case abuseguard.CaseOpen:
 		// Held: decide again, the hold may have ended (warm-up over,
@@ -110,22 +129,17 @@ func (l *Lifecycle) join(ch *change, c *abuseguard.Case, d *abuseguard.Detection
 		if a := l.action(c, d); a == abuseguard.ActionBlock || c.Action != abuseguard.ActionBlock {
 			c.Action = a
 		}
-		err = l.decide(ch, c, c.Action)
+		return l.decide(ch, c, c.Action)
 	case abuseguard.CaseWarned:
 		if !ch.now.Before(c.Deadline) {
 			ch.audit(c, "case.deadline_passed", "condition persists")
-			err = l.block(ch, c, false)
+			return l.block(ch, c, false)
 		} else if l.action(c, d) == abuseguard.ActionBlock {
 			ch.audit(c, "case.severity", fmt.Sprintf("%s %g is past the block-at-once factor", d.Unit, d.Value))
-			err = l.block(ch, c, false)
+			return l.block(ch, c, false)
 		}
-	case abuseguard.CaseUnblocked:
-		err = l.escalate(ch, c)
 	}
-	if err != nil {
-		return err
-	}
-	return l.save(ch, c)
+	return nil
 }
 
 // report updates a detection already stored (its final report, or a
@@ -141,6 +155,9 @@ func (l *Lifecycle) report(ch *change, c *abuseguard.Case, d *abuseguard.Detecti
 		c.LastDetectionAt = ch.now
 	}
 	ch.detected = append(ch.detected, l.bounded(ch, c, d))
+	if err := l.react(ch, c, d); err != nil {
+		return err
+	}
 	return l.save(ch, c)
 }
 

@@ -89,6 +89,27 @@ func TestTransitions(t *testing.T) {
 			e.mustDetect(addrA, netscan, 1000, false)
 			e.wantState(id, abuseguard.CaseBlocked)
 		}},
+		{"a detection's own later report past the factor blocks its warned case", nil, func(t *testing.T, e *env) {
+			// A detector reports at the crossing (value = threshold) and
+			// again as the condition grows and when it ends: the first
+			// report can never be past the factor, later ones can.
+			id := e.mustDetect(addrA, netscan, 100, false)
+			e.wantState(id, abuseguard.CaseWarned)
+			e.advance(time.Minute)
+			d := e.get(id).Detections[0]
+			d.Evidence = nil // the case lists evidence by name; a report brings its own
+			d.Value = 200    // progress: still under 3×
+			if _, err := e.l.Ingest(context.Background(), d); err != nil {
+				t.Fatal(err)
+			}
+			e.wantState(id, abuseguard.CaseWarned)
+			d.Value, d.Final = 320, true
+			if _, err := e.l.Ingest(context.Background(), d); err != nil {
+				t.Fatal(err)
+			}
+			e.wantState(id, abuseguard.CaseBlocked)
+			wantEvents(t, e, id, abuseguard.EventWarned, abuseguard.EventBlocked)
+		}},
 		{"flood: blackhole, lifts once quiet, not while ongoing", nil, func(t *testing.T, e *env) {
 			id := e.mustDetect(addrA, flood, 500, false)
 			c := e.wantState(id, abuseguard.CaseBlocked)

@@ -94,6 +94,9 @@ func ValidateDetection(d *abuseguard.Detection) error {
 		default:
 			return invalid("Evidence content type %q is not text/plain; charset=utf-8, application/vnd.tcpdump.pcap or application/json.", e.ContentType)
 		}
+		if len(e.Data) == 0 {
+			return invalid("Evidence file %s is empty.", e.Name)
+		}
 		if len(e.Data) > maxEvidenceSize {
 			return invalid("Evidence file %s is larger than %d bytes.", e.Name, maxEvidenceSize)
 		}

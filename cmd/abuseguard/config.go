@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"abuseguard/collector"
 	"abuseguard/detect"
 	"abuseguard/enforce"
 	"abuseguard/enforce/bgp"
@@ -33,6 +34,9 @@ type Configuration struct {
 	// group "default" holds every address no other group claims.
 	HostGroups []hostGroupConfiguration `yaml:"host_groups"`
 
+	// Collector receives flow exports (sFlow, NetFlow, IPFIX) and mirrored
+	// packets (AF_PACKET) for serve (collector.Configuration; docs/collector.md).
+	Collector collector.Configuration `yaml:"collector"`
 	// Detect is the detection engine: thresholds per host group, state
 	// bounds (detect.Configuration; docs/detection.md).
 	Detect detect.Configuration `yaml:"detect"`
@@ -66,6 +70,7 @@ func defaultConfiguration() Configuration {
 	return Configuration{
 		DataDir:   "./abuseguard-data",
 		Inventory: inventory.DefaultConfiguration(),
+		Collector: collector.DefaultConfiguration(),
 		Detect:    detect.DefaultConfiguration(),
 		Store:     store.DefaultConfiguration(),
 		Lifecycle: lifecycle.DefaultConfiguration(),
@@ -108,7 +113,7 @@ func (c *Configuration) validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir: must not be empty"))
 	}
-	errs = append(errs, c.Detect.Validate(), c.Evidence.validate(), c.Store.Validate(), c.Lifecycle.Validate(), c.Notify.Validate(),
+	errs = append(errs, c.Collector.Validate(), c.Detect.Validate(), c.Evidence.validate(), c.Store.Validate(), c.Lifecycle.Validate(), c.Notify.Validate(),
 		c.Notify.CheckChannels(c.Store.Channels), c.Web.Validate(), c.API.Validate())
 	errs = append(errs, c.Enforce.Validate())
 	if c.BGP.Enabled {

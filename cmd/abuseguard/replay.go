@@ -100,7 +100,7 @@ func runReplay(cmd *cobra.Command, g *globalFlags, f *replayFlags, files []strin
 	}
 	out := &replayOutput{w: cmd.OutOrStdout(), flags: f, render: render}
 	engine, err := detect.New(dcfg, inv, dcfg.GroupThresholds(inv.GroupNames()), out.detection,
-		detect.Dependencies{Logger: log.With("component", "detect")})
+		detect.Dependencies{Logger: log})
 	if err != nil {
 		return err
 	}

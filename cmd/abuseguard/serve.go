@@ -26,12 +26,23 @@ import (
 )
 
 func newServeCmd(g *globalFlags) *cobra.Command {
-	return &cobra.Command{
+	var in pcapInput
+	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run abuseguard: store, lifecycle, JSON API, /healthz and /metrics",
-		Long: `serve runs the store of record, the case lifecycle (policy, safety, timers)
-and the HTTP server with the JSON API under /api/v1, /healthz and /metrics.
-Components start in order and stop in reverse on SIGINT or SIGTERM.`,
+		Short: "Run abuseguard: collectors, detectors, lifecycle, enforcement, notifications and the JSON API",
+		Long: `serve runs everything: the collectors (sFlow, NetFlow, IPFIX over UDP;
+AF_PACKET), the detection engine, the case lifecycle (policy, safety, timers)
+on the store of record, the enforcers (BGP speaker, nftables) when enabled,
+the notifier (mail or maildir, webhooks), and the HTTP server with the JSON
+API under /api/v1, /healthz and /metrics. Components start in order and stop
+in reverse on SIGINT or SIGTERM.
+
+--pcap feeds capture files in as if their traffic arrived now (times moved
+to the wall clock, paced at capture speed × --pcap-speed, 0 for as fast as
+possible): a way to try serve without a router. To analyse a capture in its
+own time, use replay.`,
+		Example: `  abuseguard serve --config abuseguard.sample.yaml
+  abuseguard serve --config abuseguard.sample.yaml --pcap testdata/captures/netscan-demo.pcap`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfiguration(g.configFile)
@@ -46,9 +57,12 @@ Components start in order and stop in reverse on SIGINT or SIGTERM.`,
 			if err != nil {
 				return err
 			}
-			return serve(cmd.Context(), log, cfg, inv)
+			return serve(cmd.Context(), log, cfg, inv, in)
 		},
 	}
+	cmd.Flags().StringArrayVar(&in.files, "pcap", nil, "replay this capture file into the detectors as live traffic (repeatable)")
+	cmd.Flags().Float64Var(&in.speed, "pcap-speed", 1, "pace of --pcap: 1 capture speed, 2 twice as fast, 0 as fast as possible")
+	return cmd
 }
 
 // component is something serve starts and stops.
@@ -60,7 +74,7 @@ type component struct {
 
 // serve wires the components, starts them in order, waits for ctx and
 // stops them in reverse; a failed start unwinds what already started.
-func serve(ctx context.Context, log *slog.Logger, cfg Configuration, inv *inventory.Inventory) error {
+func serve(ctx context.Context, log *slog.Logger, cfg Configuration, inv *inventory.Inventory, in pcapInput) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -118,6 +132,11 @@ func serve(ctx context.Context, log *slog.Logger, cfg Configuration, inv *invent
 	}
 	components = append(components, enforcement...)
 	components = append(components, component{"web", srv.Start, srv.Stop})
+	pipeline, err := newPipeline(log, cfg, inv, life.Sink, reg, in)
+	if err != nil {
+		return err
+	}
+	components = append(components, pipeline...)
 	var started []component
 	stopAll := func() error {
 		var errs []error

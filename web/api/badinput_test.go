@@ -73,6 +73,7 @@ func TestBadInput(t *testing.T) {
 		tc{"POST", "/api/v1/detections", `{"detections": [{"id": "d9", "kind": "netscan", "address": "100.70.0.10"}]}`, 400, "first_seen and last_seen are required"},
 		tc{"POST", "/api/v1/detections", `{"detections": [{"id": "ok1", "kind": "netscan", "address": "100.70.0.12", "first_seen": "2026-11-24T10:00:00Z", "last_seen": "2026-11-24T10:01:00Z", "value": 500, "threshold": 100}, {"id": "d9", "kind": "netscan", "address": "224.0.0.1", "first_seen": "2026-11-24T10:00:00Z", "last_seen": "2026-11-24T10:01:00Z"}]}`, 400, "Detection 1"},
 		tc{"POST", "/api/v1/detections", `{"detections": [{"id": "d9", "kind": "netscan", "address": "100.70.0.10", "first_seen": "2026-11-24T10:00:00Z", "last_seen": "2026-11-24T10:01:00Z", "evidence": [{"name": "../../etc/passwd", "content_type": "text/plain; charset=utf-8", "data": ""}]}]}`, 400, "Evidence file name"},
+		tc{"POST", "/api/v1/detections", `{"detections": [{"id": "d9", "kind": "netscan", "address": "100.70.0.10", "first_seen": "2026-11-24T10:00:00Z", "last_seen": "2026-11-24T10:01:00Z", "evidence": [{"name": "netscan.log", "content_type": "text/plain; charset=utf-8"}]}]}`, 400, "Evidence file netscan.log is empty"},
 		// Query strings and path values.
 		tc{"GET", "/api/v1/status/not-an-ip", "", 400, "is not an IP address"},
 		tc{"GET", "/api/v1/status/100.70.0.10?verbose=1", "", 400, "Unknown query parameter"},

@@ -64,6 +64,13 @@
 // cost none, and hold a fixed number of Space-Saving counters however many
 // spoofed sources a flood has.
 //
+// Backscatter does not count towards the packet limit as far as the
+// address's incoming traffic explains it: outgoing SYN-ACKs, RSTs, ICMP
+// errors and echo replies up to six per incoming packet (Linux retransmits a
+// SYN-ACK five times). A server flooded with spoofed SYNs is the victim of an
+// incoming flood, not an attacker; replies beyond that allowance, or with
+// nothing coming in (an RST flood), count.
+//
 // # Misconfiguration
 //
 // Traffic to at least PrivateDestinations distinct private or reserved
@@ -75,7 +82,10 @@
 // # Detections
 //
 // A detection is reported to the sink when its threshold is crossed (Final
-// false) and again when it ends (Final true, same ID): when its condition has
+// false), again (Final false, same ID) each time its figure has doubled since
+// its last report, so that policy can block at once what is far past its
+// threshold (the first report's figure is the threshold itself), and a last
+// time when it ends (Final true, same ID): when its condition has
 // stayed below threshold for Quiet (default one window), after MaxDuration
 // (a continuing condition then opens a new detection), when the address is
 // evicted, and at Flush or Stop. Its traffic dump starts with the address's

@@ -44,7 +44,7 @@ func (l *Lifecycle) Block(ctx context.Context, req abuseguard.ManualBlock) (*abu
 		return nil, invalid("%s is in a protected prefix and is never blocked.", req.Address)
 	}
 	var out *abuseguard.Case
-	err := l.store.Update(ctx, func(tx abuseguard.CaseTx) error {
+	err := l.logged(ctx, func(tx abuseguard.CaseTx) error {
 		now := l.now()
 		loc, ok := l.inv.Locate(req.Address)
 		if !ok {

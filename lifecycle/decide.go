@@ -330,7 +330,7 @@ func (l *Lifecycle) breakerReset(ctx context.Context, now time.Time) error {
 	}); err != nil || tripped == "" {
 		return err
 	}
-	return l.store.Update(ctx, func(tx abuseguard.CaseTx) error {
+	return l.logged(ctx, func(tx abuseguard.CaseTx) error {
 		n, err := tx.CountAudit(ctx, "block.applied", actorSystem, now.Add(-l.cfg.Breaker.Window))
 		if err != nil || n >= l.cfg.Breaker.MaxBlocks {
 			return err

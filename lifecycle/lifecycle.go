@@ -252,7 +252,7 @@ func (l *Lifecycle) IngestBatch(ctx context.Context, ds []abuseguard.Detection) 
 			return err
 		}
 	}
-	errs, err := l.store.UpdateBatch(ctx, fns)
+	errs, err := l.loggedBatch(ctx, fns)
 	if err != nil {
 		l.m.detections.WithLabelValues("failed").Add(float64(len(ds)))
 		return nil, err
@@ -326,7 +326,7 @@ func (l *Lifecycle) RunTimers(ctx context.Context) error {
 		for i, id := range ids {
 			fns[i] = func(tx abuseguard.CaseTx) error { return l.timer(ctx, tx, id, now) }
 		}
-		errs, err := l.store.UpdateBatch(ctx, fns)
+		errs, err := l.loggedBatch(ctx, fns)
 		if err != nil {
 			return fmt.Errorf("timers: %w", err)
 		}
@@ -334,7 +334,7 @@ func (l *Lifecycle) RunTimers(ctx context.Context) error {
 			if e != nil {
 				// A failing case must not stall the others: push it back.
 				l.log.Error("timer failed", "case", ids[i], "error", e)
-				l.store.Update(ctx, func(tx abuseguard.CaseTx) error {
+				l.logged(ctx, func(tx abuseguard.CaseTx) error {
 					c, err := tx.Case(ctx, ids[i])
 					if err != nil {
 						return err

@@ -207,7 +207,7 @@ func (l *Lifecycle) Status(ctx context.Context, addr netip.Addr) (*abuseguard.St
 func (l *Lifecycle) update(ctx context.Context, id string, fn func(ch *change, c *abuseguard.Case) error) (*abuseguard.Case, error) {
 	a := abuseguard.ActorFromContext(ctx)
 	var out *abuseguard.Case
-	err := l.store.Update(ctx, func(tx abuseguard.CaseTx) error {
+	err := l.logged(ctx, func(tx abuseguard.CaseTx) error {
 		c, err := visibleCase(ctx, tx, a, id, false)
 		if err != nil {
 			return err

@@ -224,15 +224,31 @@ func newBlockCmd() *cobra.Command {
 }
 
 func newUnblockCmd() *cobra.Command {
+	return newCaseActionCmd("unblock", "Withdraw a case's block (or a block waiting for approval); probation follows",
+		"why, for the audit trail and the customer", func(w io.Writer, k *abuseguard.Case) {
+			if !k.ProbationUntil.IsZero() {
+				fmt.Fprintf(w, ", probation until %s", when(k.ProbationUntil))
+			}
+		})
+}
+
+func newApproveCmd() *cobra.Command {
+	return newCaseActionCmd("approve", "Enforce a block waiting for approval (circuit breaker, escalation)",
+		"why, for the audit trail", nil)
+}
+
+// newCaseActionCmd makes a command that POSTs /cases/{id}/<action> with a
+// comment and prints the case's new state; more adds to that line.
+func newCaseActionCmd(action, short, commentHelp string, more func(io.Writer, *abuseguard.Case)) *cobra.Command {
 	var c clientFlags
 	var comment string
 	cmd := &cobra.Command{
-		Use:   "unblock CASE-ID [--comment TEXT]",
-		Short: "Withdraw a case's block (or a block waiting for approval); probation follows",
+		Use:   action + " CASE-ID [--comment TEXT]",
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var k abuseguard.Case
-			data, err := c.call(cmd.Context(), "POST", "/api/v1/cases/"+url.PathEscape(args[0])+"/unblock",
+			data, err := c.call(cmd.Context(), "POST", "/api/v1/cases/"+url.PathEscape(args[0])+"/"+action,
 				api.CommentRequest{Comment: comment}, &k)
 			if err != nil {
 				return err
@@ -240,15 +256,16 @@ func newUnblockCmd() *cobra.Command {
 			if c.json {
 				return printJSON(cmd, data)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "case %s %s", k.ID, k.State)
-			if !k.ProbationUntil.IsZero() {
-				fmt.Fprintf(cmd.OutOrStdout(), ", probation until %s", when(k.ProbationUntil))
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "case %s %s", k.ID, k.State)
+			if more != nil {
+				more(w, &k)
 			}
-			fmt.Fprintln(cmd.OutOrStdout())
+			fmt.Fprintln(w)
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&comment, "comment", "", "why, for the audit trail and the customer")
+	cmd.Flags().StringVar(&comment, "comment", "", commentHelp)
 	c.add(cmd)
 	return cmd
 }
@@ -288,32 +305,6 @@ func newAccessIPCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&clear, "clear", false, "remove the access IP")
-	c.add(cmd)
-	return cmd
-}
-
-func newApproveCmd() *cobra.Command {
-	var c clientFlags
-	var comment string
-	cmd := &cobra.Command{
-		Use:   "approve CASE-ID [--comment TEXT]",
-		Short: "Enforce a block waiting for approval (circuit breaker, escalation)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var k abuseguard.Case
-			data, err := c.call(cmd.Context(), "POST", "/api/v1/cases/"+url.PathEscape(args[0])+"/approve",
-				api.CommentRequest{Comment: comment}, &k)
-			if err != nil {
-				return err
-			}
-			if c.json {
-				return printJSON(cmd, data)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "case %s %s\n", k.ID, k.State)
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&comment, "comment", "", "why, for the audit trail")
 	c.add(cmd)
 	return cmd
 }

@@ -55,6 +55,7 @@ func TestSystem(t *testing.T) {
 	start := time.Now()
 	s := newSystem(t)
 	t.Logf("binary built, namespaces and BIRD up in %s", time.Since(start).Round(100*time.Millisecond))
+	s.checkReach(t, "before serve", true, true, true, true)
 	serveStart := time.Now()
 	s.serve(t, "--pcap", filepath.Join(testutil.ModuleRoot(t), "testdata", "captures", "netscan-demo.pcap"))
 
@@ -334,7 +335,7 @@ func (s *system) floodBlocked(t *testing.T) string {
 		return len(lines) == 2 && strings.Contains(last, edgeInet.String()) && strings.Contains(last, "!X"), trace
 	})
 	t.Logf("traceroute from the internet while blackholed:\n%s", trace)
-	s.waitMail(t, germanEmail, "Verkehr zum Server wird verworfen")
+	s.waitMail(t, germanEmail, "["+id[1]+"] Angriff auf Ihren Server 203.0.113.10: Verkehr zum Server wird verworfen")
 	return id[1]
 }
 

@@ -76,7 +76,7 @@ var (
 	webServer6 = netns.ServerAddr6                   // its IPv6 address
 	mailServer = netip.MustParseAddr("203.0.113.20") // srv-mail-1 of the English customer; not in the namespaces
 	edgeSrv    = netns.RouterAddr4                   // the edge router, towards the server
-	edgeSrv6   = netns.RouterAddr6                   //
+	edgeSrv6   = netns.RouterAddr6                   // and its IPv6 address
 	edgeInet   = netip.MustParseAddr("93.184.216.1") // the edge router, towards the internet
 	officeHost = netip.MustParseAddr("93.184.216.7") // the customer's office: the access IP
 	otherHost  = netip.MustParseAddr("93.184.216.8") // anyone else on the internet, and the attacker

@@ -3,68 +3,55 @@ package enforce_test
 import (
 	"fmt"
 	"net/netip"
-	"regexp"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"abuseguard"
 	"abuseguard/enforce/nft"
+	"abuseguard/testutil/bird"
 )
 
 // Benchmarks of the whole chain against BIRD in namespaces (root only).
 // They report their own figures with b.ReportMetric; docs/performance.md
 // records the numbers and the command.
 
-// routeCount returns how many routes BIRD holds in table.
-var routeCountRe = regexp.MustCompile(`(\d+) of \d+ routes`)
-
-func (tp *topology) routeCount(b testing.TB, table string) int {
-	out, err := tp.bird.birdc("show", "route", "count", "table", table, "protocol", "abuseguard")
-	if err != nil {
-		b.Fatal(err)
-	}
-	m := routeCountRe.FindStringSubmatch(out)
-	if m == nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(m[1])
-	return n
-}
-
 // hostN returns the n-th address of 10.80.0.0/16, the benchmarks' blocks.
 func hostN(n int) netip.Addr {
 	return netip.AddrFrom4([4]byte{10, 80, byte(n >> 8), byte(n)})
 }
 
-// waitRoutes polls BIRD's route count every 2 ms until it is n; the poll
+// waitCount polls BIRD's route count every 2 ms until it is n; the poll
 // interval bounds the measurement's resolution.
 func (tp *topology) waitCount(b testing.TB, table string, n int, limit time.Duration) time.Duration {
 	start := time.Now()
-	for tp.routeCount(b, table) != n {
+	for {
+		got, err := tp.bird.RouteCount(table)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got == n {
+			return time.Since(start)
+		}
 		if time.Since(start) > limit {
-			b.Fatalf("BIRD has %d routes in %s after %s, want %d", tp.routeCount(b, table), table, limit, n)
+			b.Fatalf("BIRD has %d routes in %s after %s, want %d", got, table, limit, n)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	return time.Since(start)
 }
 
 // waitRoute polls BIRD every 2 ms until the host route for addr is there
-// (or gone). A lookup of one prefix, unlike counting 10 000 routes, costs
-// BIRD (single-threaded) next to nothing, so polling does not slow the
-// update being measured.
+// (or gone); HasRoute looks up one network, which does not slow BIRD
+// (single-threaded) down in the update being measured.
 func (tp *topology) waitRoute(b testing.TB, addr netip.Addr, present bool) {
-	prefix := netip.PrefixFrom(addr, 32).String()
+	prefix := netip.PrefixFrom(addr, 32)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		out, err := tp.bird.birdc("show", "route", prefix, "protocol", "abuseguard")
-		if err != nil && !strings.Contains(out, "Network not found") {
+		has, err := tp.bird.HasRoute(prefix)
+		if err != nil {
 			b.Fatal(err)
 		}
-		if strings.Contains(out, prefix) == present {
+		if has == present {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -92,7 +79,7 @@ func BenchmarkDecisionToBIRD(b *testing.B) {
 				store.put(abuseguard.Block{CaseID: fmt.Sprintf("AG-B%d", i), Address: hostN(i), Scope: abuseguard.ScopeInbound, Revision: 1})
 			}
 			ag := startAbuseguard(b, tp.speakerConfig(), store)
-			tp.waitCount(b, "master4", active, 60*time.Second)
+			tp.waitCount(b, bird.Master4, active, 60*time.Second)
 
 			var lat []time.Duration
 			b.ReportAllocs()
@@ -126,7 +113,7 @@ func BenchmarkBIRD10000(b *testing.B) {
 	cfg := tp.speakerConfig()
 	cfg.GracefulRestart.Enabled = false
 	ag := startAbuseguard(b, cfg, store)
-	waitFor(b, 30*time.Second, "session up", func() (bool, string) { return tp.bird.established(), "" })
+	waitFor(b, 30*time.Second, "session up", func() (bool, string) { return tp.bird.Established(), "" })
 
 	var announce, withdraw, restart, afterUp time.Duration
 	b.ReportAllocs()
@@ -137,7 +124,7 @@ func BenchmarkBIRD10000(b *testing.B) {
 			store.put(abuseguard.Block{CaseID: fmt.Sprintf("AG-B%d", i), Address: hostN(i), Scope: abuseguard.ScopeInbound, Revision: 1})
 		}
 		ag.rec.Trigger()
-		tp.waitCount(b, "master4", n, 120*time.Second)
+		tp.waitCount(b, bird.Master4, n, 120*time.Second)
 		announce += time.Since(start)
 
 		start = time.Now()
@@ -145,24 +132,24 @@ func BenchmarkBIRD10000(b *testing.B) {
 			store.remove(fmt.Sprintf("AG-B%d", i))
 		}
 		ag.rec.Trigger()
-		tp.waitCount(b, "master4", 0, 120*time.Second)
+		tp.waitCount(b, bird.Master4, 0, 120*time.Second)
 		withdraw += time.Since(start)
 
 		for i := range n {
 			store.put(abuseguard.Block{CaseID: fmt.Sprintf("AG-B%d", i), Address: hostN(i), Scope: abuseguard.ScopeInbound, Revision: 1})
 		}
 		ag.rec.Trigger()
-		tp.waitCount(b, "master4", n, 120*time.Second)
+		tp.waitCount(b, bird.Master4, n, 120*time.Second)
 
 		// Restart: the old speaker's Cease makes BIRD drop everything;
 		// the new one re-announces all from the store.
 		ag.stop(b)
-		tp.waitCount(b, "master4", 0, 30*time.Second)
+		tp.waitCount(b, bird.Master4, 0, 30*time.Second)
 		start = time.Now()
 		ag = startAbuseguard(b, cfg, store)
-		waitFor(b, 30*time.Second, "session up", func() (bool, string) { return tp.bird.established(), "" })
+		waitFor(b, 30*time.Second, "session up", func() (bool, string) { return tp.bird.Established(), "" })
 		up := time.Now()
-		tp.waitCount(b, "master4", n, 120*time.Second)
+		tp.waitCount(b, bird.Master4, n, 120*time.Second)
 		restart += time.Since(start)
 		afterUp += time.Since(up)
 
@@ -170,7 +157,7 @@ func BenchmarkBIRD10000(b *testing.B) {
 			store.remove(fmt.Sprintf("AG-B%d", i))
 		}
 		ag.rec.Trigger()
-		tp.waitCount(b, "master4", 0, 120*time.Second)
+		tp.waitCount(b, bird.Master4, 0, 120*time.Second)
 	}
 	b.StopTimer()
 	runs := float64(b.N)

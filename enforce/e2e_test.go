@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"abuseguard"
 	"abuseguard/enforce"
 	"abuseguard/enforce/bgp"
+	"abuseguard/testutil/bird"
 	"abuseguard/testutil/netns"
 )
 
@@ -47,7 +46,7 @@ var (
 
 type topology struct {
 	inet, edge, srv *netns.NS
-	bird            *bird
+	bird            *bird.Router
 	speaker, router netip.Addr // the control link's two ends
 }
 
@@ -58,30 +57,14 @@ func newTopology(t testing.TB, password string) *topology {
 	tp := &topology{inet: newNS(t, "inet"), edge: newNS(t, "edge"), srv: newNS(t, "srv")}
 	netns.Link(t, tp.inet, tp.edge, prefixes("10.71.1.2/24", "10.71.1.3/24", "fd71:1::2/64", "fd71:1::3/64"), prefixes("10.71.1.1/24", "fd71:1::1/64"))
 	netns.Link(t, tp.srv, tp.edge, prefixes("10.71.2.2/24", "fd71:2::2/64"), prefixes("10.71.2.1/24", "fd71:2::1/64"))
-	tp.speaker, tp.router = controlLink(t, tp.edge)
+	tp.speaker, tp.router = bird.ControlLink(t, tp.edge)
 	tp.inet.Route(t, netip.MustParsePrefix("0.0.0.0/0"), netip.MustParseAddr("10.71.1.1"))
 	tp.inet.Route(t, netip.MustParsePrefix("::/0"), netip.MustParseAddr("fd71:1::1"))
 	tp.srv.Route(t, netip.MustParsePrefix("0.0.0.0/0"), netip.MustParseAddr("10.71.2.1"))
 	tp.srv.Route(t, netip.MustParsePrefix("::/0"), netip.MustParseAddr("fd71:2::1"))
 	tp.edge.Forwarding(t)
-	tp.bird = startBird(t, tp.edge, tp.router, tp.speaker, password)
+	tp.bird = bird.Start(t, tp.edge, bird.Config{Local: tp.router, Speaker: tp.speaker, Password: password})
 	return tp
-}
-
-// controlLinks counts the links to the root namespace this process made:
-// each gets its own /30 of 169.254.0.0/16, starting from one derived from
-// the process id, so concurrent test binaries rarely meet.
-var controlLinks atomic.Int32
-
-// controlLink joins edge to the root namespace, where the speaker lives,
-// and returns the speaker's and the router's addresses on it.
-func controlLink(t testing.TB, edge *netns.NS) (speaker, router netip.Addr) {
-	t.Helper()
-	n := (os.Getpid() + int(controlLinks.Add(1))) % (250 * 64)
-	base := netip.AddrFrom4([4]byte{169, 254, byte(n/64 + 1), byte(n%64) * 4})
-	speaker, router = base.Next(), base.Next().Next()
-	netns.Link(t, nil, edge, []netip.Prefix{netip.PrefixFrom(speaker, 30)}, []netip.Prefix{netip.PrefixFrom(router, 30)})
-	return speaker, router
 }
 
 // speakerConfig is the speaker's configuration for the topology.
@@ -147,7 +130,7 @@ func waitSession(t testing.TB, tp *topology, ag *abuseguardProc) {
 		if err != nil || len(ns) == 0 {
 			return false, fmt.Sprint(err)
 		}
-		return ns[0].State == "established" && tp.bird.established(), ns[0].State
+		return ns[0].State == "established" && tp.bird.Established(), ns[0].State
 	})
 }
 
@@ -199,7 +182,7 @@ func TestE2EBlackholeIncomingFlood(t *testing.T) {
 	tp := newTopology(t, "")
 	store := newMemBlocks()
 	ag := startAbuseguard(t, tp.speakerConfig(), store)
-	waitFor(t, 20*time.Second, "session up", func() (bool, string) { return tp.bird.established(), "" })
+	waitFor(t, 20*time.Second, "session up", func() (bool, string) { return tp.bird.Established(), "" })
 
 	if ping, tcp := reach(t, tp.inet, tp.srv, inetHost, server4); !ping || !tcp {
 		t.Fatalf("before the block: ping %v, tcp %v; want both to reach the server", ping, tcp)
@@ -214,14 +197,15 @@ func TestE2EBlackholeIncomingFlood(t *testing.T) {
 		t.Fatalf("status detail = %q, want the method and neighbors", st.Detail)
 	}
 	waitFor(t, 10*time.Second, "routes in BIRD", func() (bool, string) {
-		got := tp.bird.prefixes(t, "master4")
+		got := tp.bird.Nets(t, bird.Master4)
 		return slices.Equal(got, []string{"10.71.2.2/32"}), fmt.Sprint(got)
 	})
-	route := tp.bird.mustBirdc(t, "show", "route", "10.71.2.2/32", "all")
-	for _, want := range []string{"(65535,666)", "(65535,65281)", "prohibited", "BGP.next_hop: 192.0.2.1"} {
-		if !strings.Contains(route, want) {
-			t.Fatalf("birdc show route all lacks %q:\n%s", want, route)
-		}
+	// The route became a prohibit route through its next hop, and carries
+	// BLACKHOLE and NO_EXPORT.
+	route, _ := tp.bird.Route(t, netip.MustParsePrefix("10.71.2.2/32"))
+	got := []string{route.Kind, route.Attrs["BGP.next_hop"]}
+	if diff := cmp.Diff(append(got, route.Communities()...), []string{"prohibited", "192.0.2.1", "(65535,666)", "(65535,65281)"}); diff != "" {
+		t.Fatalf("BIRD's route for 10.71.2.2/32: kind, next hop, communities (-got, +want):\n%s", diff)
 	}
 	waitFor(t, 10*time.Second, "kernel routes", func() (bool, string) {
 		k4 := mustOut(t, tp.edge, "ip", "route", "show", "10.71.2.2/32")
@@ -255,8 +239,8 @@ func TestE2EBlackholeIncomingFlood(t *testing.T) {
 	store.remove("AG-F2")
 	ag.rec.Trigger()
 	waitFor(t, 10*time.Second, "routes withdrawn from BIRD", func() (bool, string) {
-		got := tp.bird.prefixes(t, "master4")
-		got6 := tp.bird.prefixes(t, "master6")
+		got := tp.bird.Nets(t, bird.Master4)
+		got6 := tp.bird.Nets(t, bird.Master6)
 		return len(got) == 0 && len(got6) == 0, fmt.Sprint(got, got6)
 	})
 	if ping, tcp := reach(t, tp.inet, tp.srv, inetHost, server4); !ping || !tcp {
@@ -268,7 +252,7 @@ func TestE2EFlowSpecWithAccessIP(t *testing.T) {
 	tp := newTopology(t, "")
 	store := newMemBlocks()
 	ag := startAbuseguard(t, tp.speakerConfig(), store)
-	waitFor(t, 20*time.Second, "session up", func() (bool, string) { return tp.bird.established(), "" })
+	waitFor(t, 20*time.Second, "session up", func() (bool, string) { return tp.bird.Established(), "" })
 
 	store.put(abuseguard.Block{CaseID: "AG-N1", Address: server4, Scope: abuseguard.ScopeBoth, Reason: abuseguard.ReasonNetscan, AccessIP: accessHost, Revision: 1})
 	store.put(abuseguard.Block{CaseID: "AG-N2", Address: server6, Scope: abuseguard.ScopeBoth, Reason: abuseguard.ReasonNetscan, AccessIP: access6, Revision: 1})
@@ -289,14 +273,14 @@ func TestE2EFlowSpecWithAccessIP(t *testing.T) {
 		"flow6 { src fd71:2::2/128; }",
 	}
 	waitFor(t, 10*time.Second, "FlowSpec rules in BIRD", func() (bool, string) {
-		got4, got6 := tp.bird.prefixes(t, "flowtab4"), tp.bird.prefixes(t, "flowtab6")
+		got4, got6 := tp.bird.Nets(t, bird.Flow4), tp.bird.Nets(t, bird.Flow6)
 		return slices.Equal(got4, want4) && slices.Equal(got6, want6), cmp.Diff(got4, want4) + cmp.Diff(got6, want6)
 	})
-	t.Logf("birdc show route table flowtab4 all:\n%s", tp.bird.mustBirdc(t, "show", "route", "table", "flowtab4", "all"))
+	t.Logf("birdc show route table flowtab4 all:\n%s", tp.bird.MustBirdc(t, "show", "route", "table", bird.Flow4, "all"))
 
 	// BIRD keeps FlowSpec in its tables without programming Linux:
 	// enforce the received rules in the edge the way a router would.
-	enforceFlowSpec(t, tp)
+	t.Logf("FlowSpec enforced in the edge:\n%s", tp.bird.EnforceFlowSpec(t))
 
 	checks := []struct {
 		name      string
@@ -323,10 +307,10 @@ func TestE2EFlowSpecWithAccessIP(t *testing.T) {
 	store.put(abuseguard.Block{CaseID: "AG-N1", Address: server4, Scope: abuseguard.ScopeBoth, Reason: abuseguard.ReasonNetscan, Revision: 2})
 	ag.rec.Trigger()
 	waitFor(t, 10*time.Second, "pair rules withdrawn", func() (bool, string) {
-		got := tp.bird.prefixes(t, "flowtab4")
+		got := tp.bird.Nets(t, bird.Flow4)
 		return len(got) == 2, fmt.Sprint(got)
 	})
-	enforceFlowSpec(t, tp)
+	tp.bird.EnforceFlowSpec(t)
 	if ping, tcp := reach(t, tp.inet, tp.srv, accessHost, server4); ping || tcp {
 		t.Fatalf("after clearing the access IP: ping %v, tcp %v; want neither", ping, tcp)
 	}
@@ -343,18 +327,14 @@ func TestE2ERestartsAndSessionLoss(t *testing.T) {
 		abuseguard.Block{CaseID: "AG-R4", Address: netip.MustParseAddr("10.71.2.4"), Scope: abuseguard.ScopeBoth, AccessIP: accessHost, Revision: 1},
 	)
 	want := map[string][]string{
-		"master4":  {"10.71.2.2/32", "10.71.2.3/32"},
-		"master6":  {"fd71:2::3/128"},
-		"flowtab4": {"flow4 { dst 10.71.1.3/32; src 10.71.2.4/32; }", "flow4 { dst 10.71.2.4/32; src 10.71.1.3/32; }", "flow4 { dst 10.71.2.4/32; }", "flow4 { src 10.71.2.4/32; }"},
-		"flowtab6": nil,
+		bird.Master4: {"10.71.2.2/32", "10.71.2.3/32"},
+		bird.Master6: {"fd71:2::3/128"},
+		bird.Flow4:   {"flow4 { dst 10.71.1.3/32; src 10.71.2.4/32; }", "flow4 { dst 10.71.2.4/32; src 10.71.1.3/32; }", "flow4 { dst 10.71.2.4/32; }", "flow4 { src 10.71.2.4/32; }"},
 	}
 	routesInBird := func(want map[string][]string) func() (bool, string) {
 		return func() (bool, string) {
-			var diffs string
-			for _, table := range []string{"master4", "master6", "flowtab4", "flowtab6"} {
-				diffs += cmp.Diff(tp.bird.prefixes(t, table), want[table])
-			}
-			return diffs == "", diffs
+			diff := cmp.Diff(tp.bird.AllNets(t), want)
+			return diff == "", diff
 		}
 	}
 
@@ -377,7 +357,7 @@ func TestE2ERestartsAndSessionLoss(t *testing.T) {
 	ag.stop(t)
 	store.remove("AG-R2")
 	ag = startAbuseguard(t, cfg, store)
-	want["master4"] = []string{"10.71.2.2/32"}
+	want[bird.Master4] = []string{"10.71.2.2/32"}
 	waitFor(t, 20*time.Second, "stale route of a lifted block flushed", routesInBird(want))
 
 	// Without graceful restart a stop withdraws everything at once, and
@@ -394,13 +374,13 @@ func TestE2ERestartsAndSessionLoss(t *testing.T) {
 	waitFor(t, 20*time.Second, "routes after restart without graceful restart", routesInBird(want))
 
 	// BIRD restarts: the routes come back when the session does.
-	tp.bird.stop(t)
-	tp.bird.start(t)
+	tp.bird.Stop(t)
+	tp.bird.Start(t)
 	waitFor(t, 30*time.Second, "routes after BIRD restart", routesInBird(want))
 
 	// A block made while the session is down is pending, and announced
 	// when the session comes back.
-	tp.bird.stop(t)
+	tp.bird.Stop(t)
 	waitStatus(t, store, "AG-R1", abuseguard.EnforcePending)
 	store.put(abuseguard.Block{CaseID: "AG-R5", Address: netip.MustParseAddr("10.71.2.5"), Scope: abuseguard.ScopeInbound, Revision: 1})
 	ag.rec.Trigger()
@@ -408,8 +388,8 @@ func TestE2ERestartsAndSessionLoss(t *testing.T) {
 	if st.Detail != "rtbh: no established session for ipv4-unicast" {
 		t.Fatalf("pending detail = %q", st.Detail)
 	}
-	tp.bird.start(t)
-	want["master4"] = []string{"10.71.2.2/32", "10.71.2.5/32"}
+	tp.bird.Start(t)
+	want[bird.Master4] = []string{"10.71.2.2/32", "10.71.2.5/32"}
 	waitFor(t, 30*time.Second, "block made while down is announced", routesInBird(want))
 	waitStatus(t, store, "AG-R5", abuseguard.EnforceApplied)
 
@@ -434,7 +414,7 @@ func TestE2ERouterConnectsToUs(t *testing.T) {
 	store := newMemBlocks(abuseguard.Block{CaseID: "AG-P1", Address: server4, Scope: abuseguard.ScopeInbound, Revision: 1})
 	startAbuseguard(t, cfg, store)
 	waitFor(t, 30*time.Second, "route via the session BIRD opened", func() (bool, string) {
-		got := tp.bird.prefixes(t, "master4")
+		got := tp.bird.Nets(t, bird.Master4)
 		return slices.Equal(got, []string{"10.71.2.2/32"}), fmt.Sprint(got)
 	})
 	// The edge's end of the session goes to our port 179: BIRD dialed.

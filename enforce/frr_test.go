@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"abuseguard"
+	"abuseguard/testutil/bird"
 	"abuseguard/testutil/netns"
 )
 
@@ -100,7 +101,7 @@ func (f *frr) vtysh(daemon, command string) (string, error) {
 func TestE2EFRR(t *testing.T) {
 	needRoot(t)
 	tp := &topology{edge: newNS(t, "fedge")}
-	tp.speaker, tp.router = controlLink(t, tp.edge)
+	tp.speaker, tp.router = bird.ControlLink(t, tp.edge)
 	f := startFRR(t, tp.edge, tp.router, tp.speaker)
 
 	store := newMemBlocks(

@@ -60,3 +60,20 @@ func prefixes(ss ...string) []netip.Prefix {
 	}
 	return ps
 }
+
+// waitFor polls cond until it holds or timeout passes; what cond returns
+// as its second value is shown in the failure message.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached within %s; last state:\n%s", what, timeout, state)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

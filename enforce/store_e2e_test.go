@@ -41,6 +41,11 @@ func TestWithStoreOfRecord(t *testing.T) {
 	}
 
 	waitFor(t, 10*time.Second, "block in nftables and status in the store", func() (bool, string) {
+		// The enforcer creates its table in its first pass, which runs
+		// concurrently with this test.
+		if !succeeds(ns, "nft", "list", "table", "inet", "abuseguard") {
+			return false, "no table inet abuseguard yet"
+		}
 		sets, _ := nftSets(t, ns)
 		var got []abuseguard.BlockStatus
 		st.View(t.Context(), func(tx abuseguard.CaseTx) error {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -65,7 +66,11 @@ const e2eLead = 3 * time.Second
 // that detections end (and are reported Final) within seconds, and rate
 // thresholds under the floods' rates (the defaults are 50 000 and 200 000
 // pps).
-func e2eConfig(dataDir, web, protocol string, flowPort int, pps int) string {
+func e2eConfig(dataDir, web, protocol string, flowPort int, pps int, listener ...string) string {
+	extra := ""
+	for _, l := range listener {
+		extra += "      " + l + "\n"
+	}
 	return fmt.Sprintf(`data_dir: %s
 web:
   listen: %s
@@ -79,7 +84,7 @@ collector:
   listeners:
     - protocol: %s
       listen: ["127.0.0.1:%d"]
-  exporters:
+%s  exporters:
     - address: 127.0.0.1
 detect:
   defaults:
@@ -88,7 +93,7 @@ detect:
     incoming_flood: {window: 5s, pps: %d, quiet: 1s}
 lifecycle:
   warm_up: 0s
-`, dataDir, web, protocol, flowPort, pps, pps)
+`, dataDir, web, protocol, flowPort, extra, pps, pps)
 }
 
 // exporterRun is one exporter of the end-to-end test.
@@ -315,13 +320,13 @@ type e2eServe struct {
 
 // startE2EServe writes a configuration, creates an operator token and
 // starts serve, waiting for its health check.
-func startE2EServe(t *testing.T, bin, protocol string, pps int) *e2eServe {
+func startE2EServe(t *testing.T, bin, protocol string, pps int, listener ...string) *e2eServe {
 	t.Helper()
 	dir := t.TempDir()
 	web := freePort(t)
 	flows := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(freeUDPPort(t)))
 	cfg := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfg, []byte(e2eConfig(filepath.Join(dir, "data"), web, protocol, int(flows.Port()), pps)), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(e2eConfig(filepath.Join(dir, "data"), web, protocol, int(flows.Port()), pps, listener...)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(bin, "-c", cfg, "token", "create", "--role", "operator", "--name", "e2e").Output()
@@ -675,4 +680,132 @@ func freeUDPPort(t *testing.T) int {
 	}
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// TestServeLoopbackBurst sends serve bursts of 20 000 NetFlow v5 datagrams
+// of 1 464 bytes (30 records each, 29 MB) over loopback as fast as one
+// socket writes, and reads the collector's counters from /metrics: at the
+// kernel's default receive buffer (receive_buffer: 0, 208 KiB) datagrams
+// are lost and kernel_drops_total counts every one; with receive_buffer
+// 64 MiB and a queue that holds a burst none is lost. Loss depends on scheduling: up to five bursts are
+// sent until one loses. The accounting must be exact for every burst:
+// received + kernel drops = sent, and the records decoded are those of the
+// datagrams received less the queue's drops.
+func TestServeLoopbackBurst(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs serve")
+	}
+	bin := buildBinary(t)
+	const burst = 20_000
+	for _, tc := range []struct {
+		name     string
+		listener []string
+		wantLoss bool
+	}{
+		{"kernel default buffer", []string{"receive_buffer: 0"}, true},
+		// With the kernel's buffer large, the user-space queue becomes the
+		// limit: 64 batches (2 048 datagrams) lost 68 datagrams of a burst
+		// while the worker decoded and submitted the rest. 1 024 batches
+		// of 1 500-byte slots (49 MB) hold a whole burst.
+		{"64 MiB buffer", []string{"receive_buffer: 67108864", "queue_size: 1024", "max_datagram_size: 1500"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startE2EServe(t, bin, "netflow", 500, tc.listener...)
+			conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(s.flows))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if granted := s.metric(t, "abuseguard_collector_udp_receive_buffer_bytes"); !tc.wantLoss && granted < 2*64<<20 {
+				t.Skipf("the kernel granted a receive buffer of %v bytes: a 64 MiB buffer needs CAP_NET_ADMIN or net.core.rmem_max", granted)
+			}
+			dgram := netflowV5(30)
+			sent := 0
+			for attempt := 0; attempt < 5; attempt++ {
+				for range burst {
+					binary.BigEndian.PutUint32(dgram[8:], uint32(time.Now().Unix()))
+					if _, err := conn.Write(dgram); err != nil {
+						t.Fatal(err)
+					}
+				}
+				sent += burst
+				received, kernel, queue := s.accountFor(t, conn, dgram, &sent)
+				records := s.metric(t, "abuseguard_collector_records_total")
+				t.Logf("burst %d: %d sent, %v received, %v kernel drops, %v queue drops, %v records; receive buffer %v bytes granted",
+					attempt, sent, received, kernel, queue, records, s.metric(t, "abuseguard_collector_udp_receive_buffer_bytes"))
+				if records != 30*(received-queue) {
+					t.Fatalf("%v records decoded from %v datagrams received less %v dropped from the queue, want 30 a datagram", records, received, queue)
+				}
+				if !tc.wantLoss {
+					if kernel != 0 || queue != 0 || received != float64(sent) {
+						t.Fatalf("%v kernel and %v queue drops with a 64 MiB buffer, %v of %d received", kernel, queue, received, sent)
+					}
+					return
+				}
+				if kernel > 0 {
+					return
+				}
+			}
+			t.Fatalf("5 bursts of %d datagrams into the default buffer lost nothing: the test cannot show the counter", burst)
+		})
+	}
+}
+
+// accountFor waits until serve has accounted for every datagram sent
+// (received or counted as a kernel drop) and returns the listener's
+// counters. The kernel reports its drop counter with the next datagram a
+// socket receives (SO_RXQ_OVFL), so when the counts fall short after
+// 100 ms another datagram is sent, up to 1 000 times.
+func (s *e2eServe) accountFor(t *testing.T, conn *net.UDPConn, dgram []byte, sent *int) (received, kernel, queue float64) {
+	t.Helper()
+	for extra := 0; ; extra++ {
+		deadline := time.Now().Add(100 * time.Millisecond)
+		for time.Now().Before(deadline) {
+			received = s.metric(t, "abuseguard_collector_udp_datagrams_total")
+			kernel = s.metric(t, "abuseguard_collector_udp_kernel_drops_total")
+			if received+kernel == float64(*sent) {
+				queue = s.metric(t, "abuseguard_collector_udp_queue_drops_total")
+				// The workers may still be decoding what was queued.
+				records := func() float64 { return s.metric(t, "abuseguard_collector_records_total") }
+				settle := time.Now().Add(10 * time.Second)
+				for records() < 30*(received-queue) && time.Now().Before(settle) {
+					time.Sleep(10 * time.Millisecond)
+				}
+				return received, kernel, queue
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if extra == 1000 {
+			t.Fatalf("%d sent, %v received, %v kernel drops: datagrams unaccounted for", *sent, received, kernel)
+		}
+		if _, err := conn.Write(dgram); err != nil {
+			t.Fatal(err)
+		}
+		*sent++
+	}
+}
+
+// netflowV5 returns a NetFlow v5 datagram of n records (at most 30): TCP
+// between addresses of the benchmark range 198.18.0.0/15, outside the
+// configuration's customer space, so that the detectors only count them.
+func netflowV5(n int) []byte {
+	b := make([]byte, 24+48*n)
+	binary.BigEndian.PutUint16(b[0:], 5)
+	binary.BigEndian.PutUint16(b[2:], uint16(n))
+	binary.BigEndian.PutUint32(b[4:], 3_600_000) // sysUptime: one hour
+	binary.BigEndian.PutUint32(b[8:], uint32(time.Now().Unix()))
+	for i := range n {
+		r := b[24+48*i:]
+		copy(r[0:], []byte{198, 18, 0, byte(i + 1)})  // srcaddr
+		copy(r[4:], []byte{198, 19, 0, byte(i + 1)})  // dstaddr
+		binary.BigEndian.PutUint32(r[16:], 10)        // dPkts
+		binary.BigEndian.PutUint32(r[20:], 4000)      // dOctets
+		binary.BigEndian.PutUint32(r[24:], 3_599_000) // first: 1 s before the export
+		binary.BigEndian.PutUint32(r[28:], 3_599_900) // last
+		binary.BigEndian.PutUint16(r[32:], uint16(40000+i))
+		binary.BigEndian.PutUint16(r[34:], 443)
+		r[37] = flow.TCPAck // tcp_flags
+		r[38] = flow.ProtoTCP
+	}
+	return b
 }

@@ -146,11 +146,12 @@ func e2eExporters() []exporterRun {
 //     nmap's SYN with SYN-ACK get a flow with SYN and RST (nmap's kernel
 //     resets), which is not an attempt, so the scan counts 246 hosts, not
 //     256;
-//   - sFlow at 1:10 is an estimate: rates within 25 % (4 standard
-//     deviations of the binomial sampling), thresholds lowered to 400 pps so
-//     that detection does not depend on the draw, and a netscan estimate
-//     above the truth (probes retransmitted to silent hosts count as new
-//     hosts once sampled).
+//   - sFlow at 1:10 is an estimate (pmacct samples at random, its
+//     CONFIG-KEYS say): rates within 25 % (4 standard deviations of the
+//     binomial sampling), thresholds lowered to 400 pps so that detection
+//     does not depend on the draw, and a netscan estimate above the truth
+//     (probes retransmitted to silent hosts count as new hosts once
+//     sampled).
 //
 // Exporters run in parallel (go test -parallel 8 runs all at once); each
 // has its own serve, and its captures go one after the other, each once the

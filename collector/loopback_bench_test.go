@@ -269,6 +269,7 @@ func BenchmarkLoopbackSFlow(b *testing.B) {
 		{"write/default", 1, 1, 1, 1, 64, 0},
 		{"sendmmsg/default", 1, 32, 1, 1, 64, 0},
 		{"sendmmsg/queue-1024", 1, 32, 1, 1, 1024, 1500},
+		{"sendmmsg/workers-2", 1, 32, 1, 2, 64, 0},
 		{"sendmmsg-2/sockets-2", 2, 32, 2, 2, 64, 0},
 	} {
 		b.Run(tc.name, func(b *testing.B) {

@@ -30,7 +30,7 @@ func threadCPU() int64 {
 
 // benchSets are real datagrams per protocol, as in the decoders'
 // benchmarks: setup (templates) handled once, data b.N times.
-func benchSets(b *testing.B) map[string][2][][]byte {
+func benchSets(b testing.TB) map[string][2][][]byte {
 	dir := testutil.SharedDir(b, "flows")
 	read := func(names ...string) [][]byte {
 		var out [][]byte

@@ -318,7 +318,7 @@ func TestNfreplay(t *testing.T) {
 	t.Logf("%d records in %v v9 datagrams", len(recs), metric(t, reg, "abuseguard_collector_exporter_datagrams_total", "format", "netflow_v9"))
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.1")})
 	if err != nil {

@@ -37,7 +37,9 @@ type Configuration struct {
 	Workers int `yaml:"workers"`
 	// QueueSize is how many batches of datagrams may be waiting for a
 	// worker or in one; past that, receivers drop. Default 64, i.e. 2048
-	// datagrams with the default BatchSize.
+	// datagrams with the default BatchSize: a receiver fills a batch
+	// while others wait (up to 1 ms), so batches are full when it counts.
+	// Memory: QueueSize × BatchSize × MaxDatagramSize (19 MB by default).
 	QueueSize int `yaml:"queue_size"`
 	// BatchSize is how many datagrams one recvmmsg call may read. Default
 	// 32.

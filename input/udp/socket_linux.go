@@ -30,7 +30,9 @@ type socket struct {
 	oob   []byte                  // oobSpace bytes per datagram
 	bound *batch                  // the batch iovs point into
 
-	// result of the last recvmmsg, set by readFn
+	// arguments and result of the recvmmsg call being made, for readFn
+	from   int  // first slot to fill
+	wait   bool // wait for a datagram rather than return 0
 	n      int
 	errno  syscall.Errno
 	readFn func(fd uintptr) bool
@@ -116,10 +118,16 @@ func (s *socket) close() {
 
 func (s *socket) isClosed() bool { return s.closed.Load() }
 
-// read receives up to len(b.all) datagrams into b, waiting for the first,
-// and fills b.all[:n]: a truncated datagram gets a nil Payload. It returns
-// n, or an error when the socket failed or was closed.
-func (s *socket) read(b *batch) (int, error) {
+// setDeadline makes reads that wait fail with os.ErrDeadlineExceeded after
+// t; the zero time removes the deadline.
+func (s *socket) setDeadline(t time.Time) { s.conn.SetReadDeadline(t) }
+
+// read receives up to len(b.all)-from datagrams into the slots of b from
+// from on, and fills b.all[from:from+n]: a truncated datagram gets a nil
+// Payload. With wait it waits for the first datagram; without, it returns
+// 0 at once when the socket holds none. It returns n, or an error when the
+// socket failed or was closed.
+func (s *socket) read(b *batch, from int, wait bool) (int, error) {
 	if s.bound != b {
 		for i := range s.iovs {
 			slot := b.slot(i)
@@ -128,12 +136,13 @@ func (s *socket) read(b *batch) (int, error) {
 		}
 		s.bound = b
 	}
-	for i := range s.hdrs {
+	for i := from; i < len(s.hdrs); i++ {
 		h := &s.hdrs[i].Hdr
 		h.Namelen = unix.SizeofSockaddrInet6
 		h.SetControllen(oobSpace)
 		h.Flags = 0
 	}
+	s.from, s.wait = from, wait
 	if err := s.raw.Read(s.readFn); err != nil {
 		return 0, err
 	}
@@ -141,7 +150,7 @@ func (s *socket) read(b *batch) (int, error) {
 		return 0, s.errno
 	}
 	now := time.Now().UnixNano()
-	for i := range s.n {
+	for i := from; i < from+s.n; i++ {
 		m := &s.hdrs[i]
 		d := &b.all[i]
 		d.Time = now
@@ -159,11 +168,11 @@ func (s *socket) read(b *batch) (int, error) {
 }
 
 // recvmmsg is the RawConn.Read callback: false asks the runtime to wait
-// until the socket is readable.
+// until the socket is readable, which read without wait does not.
 func (s *socket) recvmmsg(fd uintptr) bool {
 	for {
-		n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])),
-			uintptr(len(s.hdrs)), unix.MSG_DONTWAIT, 0, 0)
+		n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[s.from])),
+			uintptr(len(s.hdrs)-s.from), unix.MSG_DONTWAIT, 0, 0)
 		switch errno {
 		case 0:
 			s.n, s.errno = int(n), 0
@@ -171,6 +180,10 @@ func (s *socket) recvmmsg(fd uintptr) bool {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
+			if !s.wait {
+				s.n, s.errno = 0, 0
+				return true
+			}
 			return false
 		}
 		s.n, s.errno = 0, errno

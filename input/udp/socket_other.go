@@ -5,6 +5,7 @@ package udp
 import (
 	"errors"
 	"net/netip"
+	"time"
 )
 
 // socket is not implemented outside Linux: recvmmsg, SO_RCVBUFFORCE and
@@ -18,7 +19,10 @@ func openSocket(string, Configuration, bool) (*socket, error) {
 	return nil, errors.New("udp input needs linux")
 }
 
-func (s *socket) close()                   {}
-func (s *socket) isClosed() bool           { return true }
-func (s *socket) read(*batch) (int, error) { return 0, errors.New("udp input needs linux") }
-func (s *socket) takeKernelDrops() uint64  { return 0 }
+func (s *socket) close()         {}
+func (s *socket) isClosed() bool { return true }
+func (s *socket) read(*batch, int, bool) (int, error) {
+	return 0, errors.New("udp input needs linux")
+}
+func (s *socket) setDeadline(time.Time)   {}
+func (s *socket) takeKernelDrops() uint64 { return 0 }

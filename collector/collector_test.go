@@ -1,6 +1,7 @@
 package collector_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"net"
@@ -46,7 +47,12 @@ func directDecode(exporter netip.Addr, dgrams [][]byte) []flow.Record {
 func TestLoopbackEqualsDirectDecode(t *testing.T) {
 	seqs := append(captureSequences(t), flowsSequences(t)...)
 	s := &sink{}
-	c, reg := start(t, testConfig(collector.ExporterConfiguration{Address: "127.0.0.0/8"}), s)
+	cfg := testConfig(collector.ExporterConfiguration{Address: "127.0.0.0/8"})
+	// Fidelity of the transport: some third-party datagrams carry times far
+	// in the future, which the collector would otherwise move back to their
+	// arrival (TestClockSkew).
+	cfg.MaxClockSkew = -1
+	c, reg := start(t, cfg, s)
 	sent := 0
 	for i, seq := range seqs {
 		t.Run(seq.name, func(t *testing.T) {
@@ -194,6 +200,43 @@ func TestSamplingOverride(t *testing.T) {
 	}
 	if r := metric(t, reg, "abuseguard_collector_exporter_sampling_rate", "exporter", "127.0.0.2"); r != 64 {
 		t.Fatalf("exporter_sampling_rate = %v, want 64", r)
+	}
+}
+
+// TestClockSkew: a record that ends after its datagram arrived comes from an
+// exporter whose clock is ahead; it is moved back to the arrival (keeping
+// its duration) and counted, so it cannot drag the detectors' clock ahead.
+func TestClockSkew(t *testing.T) {
+	s := &sink{}
+	c, reg := start(t, testConfig(collector.ExporterConfiguration{Address: "127.0.0.1"}), s)
+	at := func(unix time.Time) []byte {
+		b := v5(1, 0)
+		binary.BigEndian.PutUint32(b[8:12], uint32(unix.Unix())) // unix_secs; sysUptime and first/last 0
+		return b
+	}
+	before := time.Now()
+	conn := sender(t, c, "127.0.0.1")
+	conn.Write(at(before.Add(time.Hour))) // an hour ahead
+	conn.Write(at(before.Add(-time.Minute)))
+	waitFor(t, "records", func() bool { return len(s.records()) == 2 })
+	after := time.Now()
+	ends := map[bool]int{} // moved: count
+	for _, r := range s.records() {
+		end := time.Unix(0, r.End)
+		switch {
+		case end.After(after.Add(time.Second)):
+			t.Fatalf("a record ends at %v, after it arrived (%v)", end, after)
+		case end.After(before.Add(-time.Second)):
+			ends[true]++ // moved to its arrival
+		default:
+			ends[false]++ // a minute old, untouched
+		}
+	}
+	if ends[true] != 1 || ends[false] != 1 {
+		t.Fatalf("records moved/untouched = %d/%d, want 1/1", ends[true], ends[false])
+	}
+	if n := metric(t, reg, "abuseguard_collector_exporter_future_records_total", "exporter", "127.0.0.1"); n != 1 {
+		t.Fatalf("exporter_future_records_total = %v, want 1", n)
 	}
 }
 

@@ -44,6 +44,15 @@ type Configuration struct {
 	// counted at once). Defaults 5s and 65536 (see netflow.Config).
 	TemplateHoldTime  time.Duration `yaml:"template_hold_time"`
 	TemplateHoldBytes int           `yaml:"template_hold_bytes"`
+	// MaxClockSkew is how far after its datagram's arrival a record may
+	// end: a flow cannot end after it was exported, so a record ending
+	// later comes from an exporter whose clock is ahead (or wraps, as
+	// softflowd's IPFIX times do for flows older than the process). Such a
+	// record is moved back to end at the arrival, keeping its duration,
+	// and counted (exporter_future_records_total): the detectors run on
+	// record time, and one record far in the future would drag their clock
+	// ahead for every other exporter. Default 10s; negative disables.
+	MaxClockSkew time.Duration `yaml:"max_clock_skew"`
 }
 
 // ExporterConfiguration is one accepted exporter or range of exporters.
@@ -71,6 +80,7 @@ func DefaultConfiguration() Configuration {
 		},
 		MaxExporters:      1024,
 		TemplateHoldTime:  5 * time.Second,
+		MaxClockSkew:      10 * time.Second,
 		TemplateHoldBytes: 64 << 10,
 	}
 }

@@ -75,6 +75,7 @@ type exporter struct {
 	format                 [formatCount]atomic.Uint64
 	errors                 [kindCount]atomic.Uint64
 	records, noRate, drops atomic.Uint64
+	future                 atomic.Uint64 // records moved back to their arrival (MaxClockSkew)
 	rate                   atomic.Uint32 // last sampling rate seen, 0 before any
 	lastSeen               atomic.Int64  // Unix ns of the last datagram
 }

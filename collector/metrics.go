@@ -12,9 +12,9 @@ type metrics struct {
 	records, batches             prometheus.Counter
 	refusedUnknown, refusedLimit prometheus.Counter
 
-	exDatagrams, exRecords, exErrors, exNoRate, exDrops, exRate, exLastSeen *prometheus.Desc
-	nfTemplates, nfExporters, nfHeld, nfRejected, nfOptions                 *prometheus.Desc
-	sfSamples, sfNoPacket                                                   *prometheus.Desc
+	exDatagrams, exRecords, exErrors, exNoRate, exFuture, exDrops, exRate, exLastSeen *prometheus.Desc
+	nfTemplates, nfExporters, nfHeld, nfRejected, nfOptions                           *prometheus.Desc
+	sfSamples, sfNoPacket                                                             *prometheus.Desc
 }
 
 func newMetrics(reg prometheus.Registerer, c *Collector) (*metrics, error) {
@@ -42,6 +42,7 @@ func newMetrics(reg prometheus.Registerer, c *Collector) (*metrics, error) {
 		exRecords:   desc("exporter_records_total", "Flow records decoded per exporter.", "exporter"),
 		exErrors:    desc("exporter_errors_total", "Datagrams per exporter whose decoding failed, by the kind of the first error; kind netflow_template_not_found counts data that arrived before its template.", "exporter", "kind"),
 		exNoRate:    desc("exporter_no_sampling_rate_records_total", "Records per exporter with no known sampling rate (counted as 1 by the detectors): configure sampling_rate for this exporter.", "exporter"),
+		exFuture:    desc("exporter_future_records_total", "Records per exporter that ended more than max_clock_skew after their datagram arrived, moved back to the arrival: the exporter's clock is ahead.", "exporter"),
 		exDrops:     desc("exporter_queue_drops_total", "Datagrams per exporter dropped because every worker was busy.", "exporter"),
 		exRate:      desc("exporter_sampling_rate", "Last sampling rate seen in the exporter's records.", "exporter"),
 		exLastSeen:  desc("exporter_last_seen_seconds", "Unix time of the exporter's last datagram.", "exporter"),
@@ -64,7 +65,7 @@ func newMetrics(reg prometheus.Registerer, c *Collector) (*metrics, error) {
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.exDatagrams, m.exRecords, m.exErrors, m.exNoRate, m.exDrops, m.exRate, m.exLastSeen,
+	for _, d := range []*prometheus.Desc{m.exDatagrams, m.exRecords, m.exErrors, m.exNoRate, m.exFuture, m.exDrops, m.exRate, m.exLastSeen,
 		m.nfExporters, m.nfTemplates, m.nfHeld, m.nfRejected, m.nfOptions, m.sfSamples, m.sfNoPacket} {
 		ch <- d
 	}
@@ -92,6 +93,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		counter(m.exRecords, e.records.Load(), a)
 		counter(m.exNoRate, e.noRate.Load(), a)
+		counter(m.exFuture, e.future.Load(), a)
 		counter(m.exDrops, e.drops.Load(), a)
 		gauge(m.exRate, float64(e.rate.Load()), a)
 		if t := e.lastSeen.Load(); t != 0 {

@@ -57,7 +57,7 @@ func (w *worker) handle(dgrams []udp.Datagram) {
 			e.errors[kindUnknown].Add(1)
 			continue
 		}
-		w.account(e, f, recs[before:])
+		w.account(e, f, recs[before:], d.Time)
 	}
 	if len(recs) > 0 {
 		c.metrics.records.Add(float64(len(recs)))
@@ -68,12 +68,20 @@ func (w *worker) handle(dgrams []udp.Datagram) {
 }
 
 // account applies the exporter's sampling settings to sFlow records (the
-// netflow decoder applies them itself) and counts the records.
-func (w *worker) account(e *exporter, f format, recs []flow.Record) {
-	var noRate uint64
+// netflow decoder applies them itself), moves records that end after their
+// datagram arrived (by more than MaxClockSkew) back to the arrival, and
+// counts the records.
+func (w *worker) account(e *exporter, f format, recs []flow.Record, arrival int64) {
+	var noRate, future uint64
 	var rate uint32
+	skew := int64(w.c.cfg.MaxClockSkew)
 	for i := range recs {
 		r := &recs[i]
+		if skew >= 0 && r.End-arrival > skew {
+			shift := r.End - arrival
+			r.Start, r.End = r.Start-shift, arrival
+			future++
+		}
 		if f == formatSFlowV5 && e.rule != nil && e.rule.SamplingRate != 0 &&
 			(e.rule.ForceSamplingRate || r.SamplingRate == 0) {
 			r.SamplingRate = e.rule.SamplingRate
@@ -85,6 +93,9 @@ func (w *worker) account(e *exporter, f format, recs []flow.Record) {
 		}
 	}
 	e.records.Add(uint64(len(recs)))
+	if future > 0 {
+		e.future.Add(future)
+	}
 	if noRate > 0 {
 		e.noRate.Add(noRate)
 	}

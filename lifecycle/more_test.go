@@ -3,15 +3,11 @@ package lifecycle
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"abuseguard"
-	"abuseguard/store"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -160,53 +156,6 @@ func TestSinkCommitsEverything(t *testing.T) {
 	}
 	if sum != n {
 		t.Fatalf("detections in cases = %d, want %d", sum, n)
-	}
-}
-
-// BenchmarkIngest measures detections absorbed per second through the
-// detector's path (Sink, queue, group commit) on SQLite, for three mixes:
-// a burst of new cases (every detection a new address, each blocked with
-// audit, outbox event and block), joins into few cases with 2 KiB evidence
-// each, and joins past the per-case detection bound (counted only).
-func BenchmarkIngest(b *testing.B) {
-	for _, bc := range []struct {
-		name     string
-		perCase  int // detections per address
-		evidence int // bytes of evidence per detection
-		keep     int // MaxDetections
-	}{
-		{"new-cases", 1, 2048, 50},
-		{"joins-with-evidence", 50, 2048, 50},
-		{"joins-counted", 1000, 2048, 10},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			s, err := store.Open(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)),
-				filepath.Join(b.TempDir(), "bench.db"), []string{"mail"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			cfg := testConfig()
-			cfg.Breaker.MaxBlocks, cfg.MaxDetections = 0, bc.keep
-			l, err := New(slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, Dependencies{Store: s, Inventory: testInventory()})
-			if err != nil {
-				b.Fatal(err)
-			}
-			l.Start()
-			ev := []abuseguard.Evidence{{Name: "netscan.log", ContentType: "text/plain; charset=utf-8", Data: make([]byte, bc.evidence)}}
-			now := time.Now()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := range b.N {
-				n := i / bc.perCase
-				a := netip.AddrFrom4([4]byte{100, byte(72 + n>>16), byte(n >> 8), byte(n)})
-				l.Sink(abuseguard.Detection{ID: fmt.Sprintf("b%d", i), Kind: netscan, Address: a, FirstSeen: now, LastSeen: now,
-					Value: 500, Threshold: 100, Unit: "destinations", Final: true, Evidence: ev})
-			}
-			l.Stop()
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "detections/s")
-		})
 	}
 }
 

@@ -73,11 +73,7 @@ func (l *Lifecycle) Block(ctx context.Context, req abuseguard.ManualBlock) (*abu
 				c.ProbationUntil, c.UnblockedAt = time.Time{}, time.Time{}
 			}
 		case abuseguard.ENOTFOUND:
-			id, err := newCaseID(ctx, tx)
-			if err != nil {
-				return err
-			}
-			c = &abuseguard.Case{ID: id, Reason: req.Reason, Address: req.Address, ServerID: loc.ServerID,
+			c = &abuseguard.Case{ID: l.newID(), Reason: req.Reason, Address: req.Address, ServerID: loc.ServerID,
 				CustomerID: loc.CustomerID, HostGroup: loc.HostGroup, State: abuseguard.CaseOpen,
 				OpenedAt: now, LastDetectionAt: now}
 			ch.isNew = true

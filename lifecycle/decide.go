@@ -76,12 +76,8 @@ func (l *Lifecycle) detection(ctx context.Context, tx abuseguard.CaseTx, d *abus
 
 // open opens a new case for d and applies policy.
 func (l *Lifecycle) open(ch *change, d *abuseguard.Detection) (string, error) {
-	id, err := newCaseID(ch.ctx, ch.tx)
-	if err != nil {
-		return "", err
-	}
 	c := &abuseguard.Case{
-		ID: id, Reason: d.Kind, Address: d.Address, ServerID: d.ServerID, CustomerID: d.CustomerID,
+		ID: l.newID(), Reason: d.Kind, Address: d.Address, ServerID: d.ServerID, CustomerID: d.CustomerID,
 		HostGroup: d.HostGroup, State: abuseguard.CaseOpen, Protected: l.inv.Protected(d.Address),
 		OpenedAt: ch.now, LastDetectionAt: ch.now, DetectionCount: 1,
 	}
@@ -92,7 +88,9 @@ func (l *Lifecycle) open(ch *change, d *abuseguard.Detection) (string, error) {
 	if err := l.decide(ch, c, l.action(c, d)); err != nil {
 		return "", err
 	}
-	return c.ID, l.save(ch, c)
+	// Saved before c.ID is read: save draws another id if this one is taken.
+	err := l.save(ch, c)
+	return c.ID, err
 }
 
 // join adds d to its open case and acts on what it changes.

@@ -62,6 +62,7 @@ type Lifecycle struct {
 	store   abuseguard.CaseStore
 	inv     Inventory
 	now     func() time.Time
+	newID   func() string // newCaseID; tests draw colliding ids
 	started time.Time
 	m       *metrics
 
@@ -93,7 +94,7 @@ func New(log *slog.Logger, cfg Configuration, deps Dependencies) (*Lifecycle, er
 		now = time.Now
 	}
 	l := &Lifecycle{
-		cfg: cfg, log: log, store: deps.Store, inv: deps.Inventory, now: now,
+		cfg: cfg, log: log, store: deps.Store, inv: deps.Inventory, now: now, newID: newCaseID,
 		m:     newMetrics(deps.Registerer),
 		queue: make(chan abuseguard.Detection, cfg.QueueSize),
 	}

@@ -175,3 +175,37 @@ func TestDryRunSwitchedOff(t *testing.T) {
 		t.Fatalf("case still marked dry-run after a real block")
 	}
 }
+
+// TestCaseIDCollision: a drawn case id that is taken is drawn again, and
+// the new case's audit entries, events and block carry the id it got.
+func TestCaseIDCollision(t *testing.T) {
+	e := newEnv(t, nil)
+	draws := []string{"AG-00000A", "AG-00000A", "AG-00000A", "AG-00000B", "AG-00000C"}
+	e.l.newID = func() string { id := draws[0]; draws = draws[1:]; return id }
+	if id := e.mustDetect(addrA, netscan, 500, false); id != "AG-00000A" {
+		t.Fatalf("first case = %s, want AG-00000A", id)
+	}
+	id := e.mustDetect(addrB, netscan, 500, false)
+	if id != "AG-00000B" {
+		t.Fatalf("second case = %s, want AG-00000B (after two taken draws)", id)
+	}
+	c, err := e.l.Block(operator, abuseguard.ManualBlock{Address: addrA2, Comment: "x"})
+	if err != nil || c.ID != "AG-00000C" {
+		t.Fatalf("Block() = %v, %v; want case AG-00000C", c, err)
+	}
+	wantEvents(t, e, id, abuseguard.EventBlocked)
+	es, _, err := e.l.FindAudit(operator, abuseguard.AuditFilter{CaseID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, a := range es {
+		actions = append(actions, a.Action)
+	}
+	if diff := cmp.Diff(actions, []string{"block.applied", "case.opened"}); diff != "" {
+		t.Fatalf("audit of %s (-got, +want):\n%s", id, diff)
+	}
+	if diff := cmp.Diff(e.blocks(), []string{"AG-00000A 100.70.0.10 both", "AG-00000C 100.70.0.11 both", "AG-00000B 100.70.1.10 both"}); diff != "" {
+		t.Fatalf("blocks (-got, +want):\n%s", diff)
+	}
+}

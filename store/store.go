@@ -102,7 +102,7 @@ func Open(ctx context.Context, log *slog.Logger, path string, channels []string)
 	// transactions on power loss, never consistency, and a process crash
 	// (SIGKILL) loses nothing committed.
 	pragmas := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(5000)", "foreign_keys(1)", "synchronous(NORMAL)", "temp_store(MEMORY)"} {
+	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(5000)", "foreign_keys(1)", "synchronous(NORMAL)", "temp_store(MEMORY)", "cache_size(-65536)"} {
 		pragmas.Add("_pragma", p)
 	}
 	wq := url.Values{"_txlock": {"immediate"}}

@@ -69,13 +69,13 @@ func (t *tx) AddMessage(ctx context.Context, m *abuseguard.Message) error {
 	return nil
 }
 
-// AddAudit implements abuseguard.CaseTx.
+// AddAudit implements abuseguard.CaseTx. The entry is written with the
+// transaction's others (see deferred).
 func (t *tx) AddAudit(ctx context.Context, e abuseguard.AuditEntry) error {
-	_, err := t.exec(ctx, `INSERT INTO audit (time, actor, action, case_id, address, detail) VALUES (?, ?, ?, ?, ?, ?)`,
-		e.Time.UnixNano(), e.Actor, e.Action, e.CaseID, acol(e.Address), e.Detail)
-	if err != nil {
-		return internal("add audit", err)
+	if !t.write {
+		return abuseguard.Errorf(abuseguard.EINTERNAL, "write in a read-only transaction")
 	}
+	t.def.audit = append(t.def.audit, e)
 	return nil
 }
 
@@ -83,6 +83,11 @@ func (t *tx) AddAudit(ctx context.Context, e abuseguard.AuditEntry) error {
 func (t *tx) FindAudit(ctx context.Context, f abuseguard.AuditFilter) ([]abuseguard.AuditEntry, int, error) {
 	if f.Offset < 0 || f.Limit < 0 {
 		return nil, 0, abuseguard.Errorf(abuseguard.EINVALID, "Offset and limit must not be negative.")
+	}
+	if t.write {
+		if err := t.flushAudit(ctx); err != nil {
+			return nil, 0, err
+		}
 	}
 	cond := ` WHERE (? = '' OR case_id = ?) AND (? = '' OR action = ?) AND time >= ?`
 	args := []any{f.CaseID, f.CaseID, f.Action, f.Action, tcolOr0(f.Since)}
@@ -123,6 +128,11 @@ func tcolOr0(t time.Time) int64 {
 
 // CountAudit implements abuseguard.CaseTx.
 func (t *tx) CountAudit(ctx context.Context, action, actor string, since time.Time) (int, error) {
+	if t.write {
+		if err := t.flushAudit(ctx); err != nil {
+			return 0, err
+		}
+	}
 	var n int
 	err := t.queryRow(ctx, `SELECT count(*) FROM audit WHERE action = ? AND actor = ? AND time >= ?`,
 		action, actor, since.UnixNano()).Scan(&n)

@@ -27,10 +27,7 @@ func (t *tx) AddEvent(ctx context.Context, e abuseguard.Event) error {
 		return abuseguard.Errorf(abuseguard.ECONFLICT, "Event %s exists.", e.ID)
 	}
 	for _, ch := range t.s.channels {
-		if _, err := t.exec(ctx, `INSERT INTO deliveries (event_id, channel, next_attempt) VALUES (?, ?, ?)`,
-			e.ID, ch, e.Time.UnixNano()); err != nil {
-			return internal("add delivery", err)
-		}
+		t.def.deliveries = append(t.def.deliveries, delivery{e.ID, ch, e.Time.UnixNano()})
 	}
 	t.events = true
 	return nil

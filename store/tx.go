@@ -21,6 +21,8 @@ type tx struct {
 	pending []string
 	// blocks and events record what the watchers must hear of at commit.
 	blocks, events bool
+	// def gathers rows of the append-only tables (write transactions).
+	def deferred
 }
 
 var _ abuseguard.CaseTx = (*tx)(nil)

@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -57,6 +59,9 @@ func BenchmarkIngest(b *testing.B) {
 			defer s.Close()
 			cfg := testConfig()
 			cfg.Breaker.MaxBlocks, cfg.MaxDetections = 0, bc.keep
+			if v := os.Getenv("BATCH"); v != "" {
+				cfg.BatchSize, _ = strconv.Atoi(v)
+			}
 			l, err := New(slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, Dependencies{Store: s, Inventory: testInventory()})
 			if err != nil {
 				b.Fatal(err)

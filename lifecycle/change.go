@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"time"
@@ -148,9 +149,14 @@ func (ch *change) renameCase(old, id string) {
 }
 
 // newEventID returns a random event id: the notifier derives Message-IDs
-// from it, so it must be unique across restarts and nodes.
+// from it, so it must be unique across restarts and nodes. It starts with
+// the time in milliseconds (like a UUIDv7), then 80 random bits: ids made
+// one after another sort together, so the outbox's two indexes on them
+// take a new event at their end instead of on a random page, a page write
+// fewer per event in each at commit.
 func newEventID() string {
 	var b [16]byte
-	rand.Read(b[:])
+	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixMilli())<<16)
+	rand.Read(b[6:])
 	return "ev-" + hex.EncodeToString(b[:])
 }

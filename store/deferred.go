@@ -7,15 +7,18 @@ import (
 	"abuseguard"
 )
 
-// Rows of the append-only tables (audit entries, outbox deliveries) are
-// not inserted when a change adds them but gathered in the transaction and
-// written with multi-row inserts before anything reads those tables in it
-// and before the commit. A new blocked case adds two audit entries and a
-// delivery per channel: as single inserts they were three statements of
-// fourteen, and their pages were copied into the savepoint's journal
-// (BenchmarkIngest, November 2026). Nothing can make such a row fail but
-// the database itself (I/O, disk full), which fails the whole transaction
-// anyway; an event, whose id may conflict, is still inserted at once.
+// Rows that only get added (audit entries, outbox deliveries, evidence
+// files) are not inserted when a change adds them but gathered in the
+// transaction and written with multi-row inserts before anything reads
+// them in it and before the commit. A new blocked case adds two audit
+// entries, a delivery per channel and its evidence: as single inserts they
+// were four statements of fourteen, and their pages were copied into the
+// savepoint's journal of every change (BenchmarkIngest, November 2026).
+// Nothing can make such a row fail but the database itself (I/O, disk
+// full), which fails the whole transaction anyway; an event, whose id may
+// conflict, is still inserted at once. Evidence is read in a write
+// transaction only to bound it (EvidenceUsage, which adds what is
+// gathered) and before it is replaced (which writes it first).
 //
 // A change that fails takes its rows with it: a savepoint's mark records
 // what was gathered and written when the change began, and rolling back
@@ -25,8 +28,16 @@ import (
 type deferred struct {
 	audit       []abuseguard.AuditEntry
 	deliveries  []delivery
+	evidence    []evidenceRow
 	auditN      int // audit[:auditN] are in the database
 	deliveriesN int
+	evidenceN   int
+}
+
+type evidenceRow struct {
+	caseID, detectionID string
+	idx                 int
+	e                   abuseguard.Evidence
 }
 
 type delivery struct {
@@ -35,10 +46,10 @@ type delivery struct {
 }
 
 // mark is the state of the deferred rows when a savepoint began.
-type mark struct{ audit, auditN, deliveries, deliveriesN int }
+type mark struct{ audit, auditN, deliveries, deliveriesN, evidence, evidenceN int }
 
 func (d *deferred) mark() mark {
-	return mark{len(d.audit), d.auditN, len(d.deliveries), d.deliveriesN}
+	return mark{len(d.audit), d.auditN, len(d.deliveries), d.deliveriesN, len(d.evidence), d.evidenceN}
 }
 
 // rollback drops what was gathered since m and forgets what was written
@@ -46,6 +57,19 @@ func (d *deferred) mark() mark {
 func (d *deferred) rollback(m mark) {
 	d.audit, d.auditN = d.audit[:m.audit], m.auditN
 	d.deliveries, d.deliveriesN = d.deliveries[:m.deliveries], m.deliveriesN
+	clear(d.evidence[m.evidence:]) // the files' data is not held longer than needed
+	d.evidence, d.evidenceN = d.evidence[:m.evidence], m.evidenceN
+}
+
+// pendingEvidence returns the files and bytes gathered and not yet written
+// for a case, not counting detection exceptID's.
+func (d *deferred) pendingEvidence(caseID, exceptID string) (files int, size int64) {
+	for _, r := range d.evidence[d.evidenceN:] {
+		if r.caseID == caseID && r.detectionID != exceptID {
+			files, size = files+1, size+int64(len(r.e.Data))
+		}
+	}
+	return files, size
 }
 
 // chunks are the row counts of the multi-row statements, largest first:
@@ -53,12 +77,14 @@ func (d *deferred) rollback(m mark) {
 var chunks = []int{64, 16, 4, 1}
 
 // The multi-row statements by row count.
-var auditInserts, deliveryInserts = map[int]string{}, map[int]string{}
+var auditInserts, deliveryInserts, evidenceInserts = map[int]string{}, map[int]string{}, map[int]string{}
 
 func init() {
 	for _, n := range chunks {
 		auditInserts[n] = `INSERT INTO audit (time, actor, action, case_id, address, detail) VALUES ` + values(n, 6)
 		deliveryInserts[n] = `INSERT INTO deliveries (event_id, channel, next_attempt) VALUES ` + values(n, 3)
+		evidenceInserts[n] = `INSERT INTO evidence (case_id, detection_id, idx, name, content_type, size, data) VALUES ` +
+			values(n, 7)
 	}
 }
 
@@ -98,9 +124,30 @@ func (t *tx) flushDeliveries(ctx context.Context) error {
 	return nil
 }
 
+// flushEvidence writes the gathered evidence files.
+func (t *tx) flushEvidence(ctx context.Context) error {
+	rows := t.def.evidence[t.def.evidenceN:]
+	for len(rows) > 0 {
+		n := chunkOf(len(rows))
+		args := make([]any, 0, 7*n)
+		for _, r := range rows[:n] {
+			args = append(args, r.caseID, r.detectionID, r.idx, r.e.Name, r.e.ContentType, len(r.e.Data), r.e.Data)
+		}
+		if _, err := t.exec(ctx, evidenceInserts[n], args...); err != nil {
+			return internal("put evidence", err)
+		}
+		rows = rows[n:]
+		t.def.evidenceN += n
+	}
+	return nil
+}
+
 // flush writes every gathered row.
 func (t *tx) flush(ctx context.Context) error {
 	if err := t.flushAudit(ctx); err != nil {
+		return err
+	}
+	if err := t.flushEvidence(ctx); err != nil {
 		return err
 	}
 	return t.flushDeliveries(ctx)

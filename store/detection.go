@@ -69,15 +69,17 @@ func (t *tx) PutDetection(ctx context.Context, caseID string, d *abuseguard.Dete
 		if err != nil {
 			return internal("put detection", err)
 		}
+		// The evidence being replaced may still be gathered: written
+		// first, it goes with the delete.
+		if err := t.flushEvidence(ctx); err != nil {
+			return err
+		}
 		if _, err := t.exec(ctx, `DELETE FROM evidence WHERE case_id = ? AND detection_id = ?`, caseID, d.ID); err != nil {
 			return internal("replace evidence", err)
 		}
 	}
 	for i, e := range d.Evidence {
-		if _, err := t.exec(ctx, `INSERT INTO evidence (case_id, detection_id, idx, name, content_type, size, data)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, caseID, d.ID, i, e.Name, e.ContentType, len(e.Data), e.Data); err != nil {
-			return internal("put evidence", err)
-		}
+		t.def.evidence = append(t.def.evidence, evidenceRow{caseID, d.ID, i, e})
 	}
 	return nil
 }
@@ -91,13 +93,17 @@ func (t *tx) EvidenceUsage(ctx context.Context, caseID, exceptID string) (int, i
 	if err != nil {
 		return 0, 0, internal("evidence usage", err)
 	}
-	return files, size, nil
+	pf, ps := t.def.pendingEvidence(caseID, exceptID)
+	return files + pf, size + ps, nil
 }
 
 // Evidence implements abuseguard.CaseTx.
 func (t *tx) Evidence(ctx context.Context, caseID string, n int) (*abuseguard.Evidence, error) {
 	if n < 0 {
 		return nil, notFound("Evidence")
+	}
+	if err := t.flushEvidence(ctx); err != nil {
+		return nil, err
 	}
 	var e abuseguard.Evidence
 	err := t.queryRow(ctx, `SELECT e.name, e.content_type, e.data FROM evidence e
@@ -114,6 +120,9 @@ func (t *tx) Evidence(ctx context.Context, caseID string, n int) (*abuseguard.Ev
 // detections returns a case's stored detections with their evidence's
 // names and types (not the data), in the order Evidence numbers them.
 func (t *tx) detections(ctx context.Context, caseID string) ([]abuseguard.Detection, error) {
+	if err := t.flushEvidence(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := t.query(ctx, `SELECT id, kind, subkind, address, direction, first_seen, last_seen, value,
 		threshold, unit, packets, bytes, pps, bps, distinct_n, sampling_rate, final, attempts_total, details
 		FROM detections WHERE case_id = ? ORDER BY seq`, caseID)

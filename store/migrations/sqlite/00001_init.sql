@@ -161,7 +161,7 @@ CREATE TABLE deliveries (
 	last_error   TEXT NOT NULL DEFAULT '',
 	delivered_at INTEGER,
 	PRIMARY KEY (event_id, channel)
-);
+) WITHOUT ROWID;
 CREATE INDEX deliveries_due ON deliveries (next_attempt) WHERE next_attempt IS NOT NULL;
 
 CREATE TABLE tokens (

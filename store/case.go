@@ -100,6 +100,9 @@ func (t *tx) Case(ctx context.Context, id string) (*abuseguard.Case, error) {
 
 // ActiveCase implements abuseguard.CaseTx.
 func (t *tx) ActiveCase(ctx context.Context, addr netip.Addr, reason abuseguard.Reason) (*abuseguard.Case, error) {
+	if t.write && !t.s.cases.mayExist(addr, reason) {
+		return nil, notFound("Case")
+	}
 	c, err := scanCase(t.queryRow(ctx, caseSelect+`
 		WHERE cases.address = ? AND cases.reason = ? AND cases.state != 'closed' ORDER BY cases.opened_at DESC LIMIT 1`,
 		addr.String(), reason), true)
@@ -223,6 +226,7 @@ func (t *tx) CreateCase(ctx context.Context, c *abuseguard.Case) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return abuseguard.Errorf(abuseguard.ECONFLICT, "Case %s exists.", c.ID)
 	}
+	t.s.cases.add(c.Address, c.Reason)
 	c.Version = 1
 	return nil
 }

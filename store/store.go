@@ -70,6 +70,7 @@ type Store struct {
 	channels []string
 
 	writeMu sync.Mutex // held for a whole write transaction
+	cases   caseFilter // under writeMu
 
 	// Statements prepared on each pool, by query. They are prepared
 	// outside transactions: the write pool has one connection, and a
@@ -295,6 +296,10 @@ func (s *Store) UpdateBatch(ctx context.Context, fns []func(abuseguard.CaseTx) e
 	}
 	defer sqltx.Rollback()
 	t := &tx{s: s, tx: sqltx, ctx: ctx, write: true}
+	if err := s.cases.refresh(ctx, t); err != nil {
+		// Not fatal: without the filter every lookup queries.
+		s.log.Warn("case filter not built", "error", err)
+	}
 	errs := make([]error, len(fns))
 	single := len(fns) == 1
 	for i, fn := range fns {

@@ -202,7 +202,7 @@ func (l *Lifecycle) commitLoop(ctx context.Context) {
 
 func (l *Lifecycle) commit(ctx context.Context, batch []abuseguard.Detection) {
 	l.m.batchSize.Observe(float64(len(batch)))
-	res, err := l.IngestBatch(ctx, batch)
+	res, err := l.ingestBatch(ctx, batch, true)
 	if err != nil {
 		// The store failed as a whole (disk full, I/O error): the
 		// detections are lost for the store, so say it loudly.
@@ -239,14 +239,21 @@ type Result struct {
 // evidence. err is a failure of the whole transaction. Safe for concurrent
 // use; it does not need Start.
 func (l *Lifecycle) IngestBatch(ctx context.Context, ds []abuseguard.Detection) ([]Result, error) {
+	return l.ingestBatch(ctx, ds, false)
+}
+
+// ingestBatch is IngestBatch; validated says Sink validated ds already.
+func (l *Lifecycle) ingestBatch(ctx context.Context, ds []abuseguard.Detection, validated bool) ([]Result, error) {
 	res := make([]Result, len(ds))
 	fns := make([]func(abuseguard.CaseTx) error, len(ds))
 	now := l.now()
 	for i := range ds {
 		d := ds[i]
 		fns[i] = func(tx abuseguard.CaseTx) error {
-			if err := ValidateDetection(&d); err != nil {
-				return err
+			if !validated {
+				if err := ValidateDetection(&d); err != nil {
+					return err
+				}
 			}
 			id, err := l.detection(ctx, tx, &d, now)
 			res[i].CaseID = id

@@ -46,7 +46,7 @@ func (t *tx) PutBlock(ctx context.Context, b abuseguard.Block) error {
 		ON CONFLICT (case_id) DO UPDATE SET address = excluded.address, scope = excluded.scope,
 			reason = excluded.reason, access_ip = excluded.access_ip, since = excluded.since,
 			until = excluded.until, revision = excluded.revision`,
-		b.CaseID, b.Address.String(), b.Scope, b.Reason, acol(b.AccessIP), b.Since.UnixNano(), tcol(b.Until), b.Revision)
+		b.CaseID, b.Address.String(), string(b.Scope), string(b.Reason), acol(b.AccessIP), b.Since.UnixNano(), tcol(b.Until), b.Revision)
 	if err != nil {
 		return internal("put block", err)
 	}

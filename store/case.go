@@ -64,11 +64,13 @@ func scanCase(r scanner, withBlock bool) (*abuseguard.Case, error) {
 }
 
 func caseArgs(c *abuseguard.Case) []any {
-	return []any{c.Reason, c.Address.String(), c.ServerID, c.CustomerID, c.HostGroup, c.State, c.Action,
-		bcol(c.Protected), bcol(c.DryRun), c.Note, c.Escalation, acol(c.AccessIP), c.OpenedAt.UnixNano(),
-		c.UpdatedAt.UnixNano(), tcol(c.LastDetectionAt), tcol(c.WarnedAt), tcol(c.Deadline), tcol(c.RemindedAt),
-		tcol(c.BlockedAt), tcol(c.BlockUntil), tcol(c.UnblockedAt), tcol(c.ProbationUntil), tcol(c.ClosedAt),
-		c.DetectionCount, c.Ongoing, tcol(c.NextCheck)}
+	// Plain strings and int64s: database/sql converts named types and
+	// ints by reflection.
+	return []any{string(c.Reason), c.Address.String(), c.ServerID, c.CustomerID, c.HostGroup, string(c.State),
+		string(c.Action), bcol(c.Protected), bcol(c.DryRun), c.Note, int64(c.Escalation), acol(c.AccessIP),
+		c.OpenedAt.UnixNano(), c.UpdatedAt.UnixNano(), tcol(c.LastDetectionAt), tcol(c.WarnedAt), tcol(c.Deadline),
+		tcol(c.RemindedAt), tcol(c.BlockedAt), tcol(c.BlockUntil), tcol(c.UnblockedAt), tcol(c.ProbationUntil),
+		tcol(c.ClosedAt), int64(c.DetectionCount), int64(c.Ongoing), tcol(c.NextCheck)}
 }
 
 // caseSelect selects a case with its block.
@@ -87,6 +89,12 @@ func notFound(what string) error {
 	return abuseguard.Errorf(abuseguard.ENOTFOUND, "%s not found.", what)
 }
 
+// The answers of the lookups that miss for every new case, made once.
+var (
+	errNoActiveCase = notFound("Case")
+	errNoDetection  = notFound("Detection")
+)
+
 // Case implements abuseguard.CaseTx.
 func (t *tx) Case(ctx context.Context, id string) (*abuseguard.Case, error) {
 	c, err := scanCase(t.queryRow(ctx, caseSelect+` WHERE cases.id = ?`, id), true)
@@ -101,13 +109,13 @@ func (t *tx) Case(ctx context.Context, id string) (*abuseguard.Case, error) {
 // ActiveCase implements abuseguard.CaseTx.
 func (t *tx) ActiveCase(ctx context.Context, addr netip.Addr, reason abuseguard.Reason) (*abuseguard.Case, error) {
 	if t.write && !t.s.cases.mayExist(addr, reason) {
-		return nil, notFound("Case")
+		return nil, errNoActiveCase
 	}
 	c, err := scanCase(t.queryRow(ctx, caseSelect+`
 		WHERE cases.address = ? AND cases.reason = ? AND cases.state != 'closed' ORDER BY cases.opened_at DESC LIMIT 1`,
 		addr.String(), reason), true)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("Case")
+		return nil, errNoActiveCase
 	} else if err != nil {
 		return nil, internal("read active case", err)
 	}

@@ -131,7 +131,7 @@ func (t *tx) flushEvidence(ctx context.Context) error {
 		n := chunkOf(len(rows))
 		args := make([]any, 0, 7*n)
 		for _, r := range rows[:n] {
-			args = append(args, r.caseID, r.detectionID, r.idx, r.e.Name, r.e.ContentType, len(r.e.Data), r.e.Data)
+			args = append(args, r.caseID, r.detectionID, int64(r.idx), r.e.Name, r.e.ContentType, int64(len(r.e.Data)), r.e.Data)
 		}
 		if _, err := t.exec(ctx, evidenceInserts[n], args...); err != nil {
 			return internal("put evidence", err)

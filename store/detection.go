@@ -25,7 +25,7 @@ func (t *tx) DetectionOf(ctx context.Context, detectionID string) (string, bool,
 	err := t.queryRow(ctx, `SELECT case_id, final FROM detections WHERE id = ? ORDER BY seq DESC LIMIT 1`,
 		detectionID).Scan(&caseID, &final)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", false, notFound("Detection")
+		return "", false, errNoDetection
 	} else if err != nil {
 		return "", false, internal("read detection", err)
 	}
@@ -38,7 +38,7 @@ const detectionColumns = `kind, subkind, address, direction, first_seen, last_se
 	unit, packets, bytes, pps, bps, distinct_n, sampling_rate, final, attempts_total, details`
 
 func detectionArgs(d *abuseguard.Detection, js []byte) []any {
-	return []any{d.Kind, d.Subkind, d.Address.String(), d.Direction, tcol(d.FirstSeen),
+	return []any{string(d.Kind), d.Subkind, d.Address.String(), string(d.Direction), tcol(d.FirstSeen),
 		tcol(d.LastSeen), d.Value, d.Threshold, d.Unit, int64(d.Packets), int64(d.Bytes), d.PPS, d.BPS,
 		int64(d.Distinct), int64(d.SamplingRate), bcol(d.Final), int64(d.AttemptsTotal), string(js)}
 }

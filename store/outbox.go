@@ -19,7 +19,7 @@ func (t *tx) AddEvent(ctx context.Context, e abuseguard.Event) error {
 		return internal("encode event", err)
 	}
 	res, err := t.exec(ctx, `INSERT INTO events (id, type, case_id, customer_id, time, data) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO NOTHING`, e.ID, e.Type, e.CaseID, e.CustomerID, e.Time.UnixNano(), string(data))
+		ON CONFLICT (id) DO NOTHING`, e.ID, string(e.Type), e.CaseID, e.CustomerID, e.Time.UnixNano(), string(data))
 	if err != nil {
 		return internal("add event", err)
 	}

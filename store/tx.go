@@ -112,7 +112,7 @@ func aval(s sql.NullString) netip.Addr {
 	return a
 }
 
-func bcol(b bool) int {
+func bcol(b bool) int64 {
 	if b {
 		return 1
 	}

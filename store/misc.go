@@ -92,14 +92,14 @@ func (t *tx) FindAudit(ctx context.Context, f abuseguard.AuditFilter) ([]abusegu
 	cond := ` WHERE (? = '' OR case_id = ?) AND (? = '' OR action = ?) AND time >= ?`
 	args := []any{f.CaseID, f.CaseID, f.Action, f.Action, tcolOr0(f.Since)}
 	var total int
-	if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM audit`+cond, args...).Scan(&total); err != nil {
+	if err := t.queryRowOnce(ctx, `SELECT count(*) FROM audit`+cond, args...).Scan(&total); err != nil {
 		return nil, 0, internal("count audit", err)
 	}
 	limit := f.Limit
 	if limit == 0 {
 		limit = 100
 	}
-	rows, err := t.tx.QueryContext(ctx, `SELECT id, time, actor, action, case_id, address, detail FROM audit`+
+	rows, err := t.queryOnce(ctx, `SELECT id, time, actor, action, case_id, address, detail FROM audit`+
 		cond+` ORDER BY id DESC LIMIT ? OFFSET ?`, append(args, limit, f.Offset)...)
 	if err != nil {
 		return nil, 0, internal("find audit", err)

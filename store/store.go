@@ -70,14 +70,13 @@ type Store struct {
 	channels []string
 
 	writeMu sync.Mutex // held for a whole write transaction
+	w       writer     // under writeMu
 	cases   caseFilter // under writeMu
 
-	// Statements prepared on each pool, by query. They are prepared
-	// outside transactions: the write pool has one connection, and a
-	// prepare inside a transaction would wait for it forever.
-	stmtMu     sync.Mutex
-	readStmts  map[string]*sql.Stmt
-	writeStmts map[string]*sql.Stmt
+	// Statements prepared on the read pool, by query. They are prepared
+	// outside transactions (View prepares what its transaction used).
+	stmtMu    sync.Mutex
+	readStmts map[string]*sql.Stmt
 
 	watchMu       sync.Mutex
 	blocksChanged chan struct{}
@@ -143,10 +142,9 @@ func Open(ctx context.Context, log *slog.Logger, path string, channels []string)
 	}
 	read.SetMaxOpenConns(4)
 	s := &Store{
-		log: log, write: write, read: read, ckpt: newCheckpointer(log, ckpt),
+		log: log, write: write, read: read, ckpt: newCheckpointer(log, ckpt), w: writer{db: write},
 		channels:      append([]string(nil), channels...),
 		readStmts:     map[string]*sql.Stmt{},
-		writeStmts:    map[string]*sql.Stmt{},
 		blocksChanged: make(chan struct{}),
 		eventsAdded:   make(chan struct{}),
 	}
@@ -177,35 +175,26 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// cached returns the pool's prepared statement for query, or nil.
-func (s *Store) cached(write bool, query string) *sql.Stmt {
+// cached returns the read pool's prepared statement for query, or nil.
+func (s *Store) cached(query string) *sql.Stmt {
 	s.stmtMu.Lock()
 	defer s.stmtMu.Unlock()
-	if write {
-		return s.writeStmts[query]
-	}
 	return s.readStmts[query]
 }
 
-// prepare adds queries to the pool's cache. The caller holds no
-// connection of that pool (for the write pool: holds writeMu, no
-// transaction open).
-func (s *Store) prepare(ctx context.Context, write bool, queries []string) {
-	db, cache := s.read, s.readStmts
-	if write {
-		db, cache = s.write, s.writeStmts
-	}
+// prepare adds queries to the read pool's cache.
+func (s *Store) prepare(ctx context.Context, queries []string) {
 	for _, q := range queries {
-		if s.cached(write, q) != nil {
+		if s.cached(q) != nil {
 			continue
 		}
-		st, err := db.PrepareContext(ctx, q)
+		st, err := s.read.PrepareContext(ctx, q)
 		if err != nil {
 			continue // the query ran in its transaction; it stays uncached
 		}
 		s.stmtMu.Lock()
-		if cache[q] == nil {
-			cache[q] = st
+		if s.readStmts[q] == nil {
+			s.readStmts[q] = st
 		} else {
 			st.Close()
 		}
@@ -219,11 +208,11 @@ func (s *Store) Close() error {
 	for _, st := range s.readStmts {
 		st.Close()
 	}
-	for _, st := range s.writeStmts {
-		st.Close()
-	}
 	s.stmtMu.Unlock()
-	return errors.Join(s.ckpt.stop(), s.read.Close(), s.write.Close())
+	s.writeMu.Lock()
+	werr := s.w.close()
+	s.writeMu.Unlock()
+	return errors.Join(s.ckpt.stop(), werr, s.read.Close(), s.write.Close())
 }
 
 // Ping checks that the database answers (for /healthz).
@@ -272,7 +261,7 @@ func (s *Store) View(ctx context.Context, fn func(abuseguard.CaseTx) error) erro
 	err = fn(t)
 	sqltx.Rollback()
 	if len(t.pending) > 0 {
-		s.prepare(ctx, false, t.pending)
+		s.prepare(ctx, t.pending)
 	}
 	return err
 }
@@ -290,12 +279,16 @@ func (s *Store) Update(ctx context.Context, fn func(abuseguard.CaseTx) error) er
 func (s *Store) UpdateBatch(ctx context.Context, fns []func(abuseguard.CaseTx) error) ([]error, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	sqltx, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
+	if err := s.w.begin(ctx); err != nil {
 		return nil, internal("begin write", err)
 	}
-	defer sqltx.Rollback()
-	t := &tx{s: s, tx: sqltx, ctx: ctx, write: true}
+	committed := false
+	defer func() {
+		if !committed {
+			s.w.end(false)
+		}
+	}()
+	t := &tx{s: s, conn: s.w.conn, ctx: ctx, write: true}
 	if err := s.cases.refresh(ctx, t); err != nil {
 		// Not fatal: without the filter every lookup queries.
 		s.log.Warn("case filter not built", "error", err)
@@ -326,17 +319,15 @@ func (s *Store) UpdateBatch(ctx context.Context, fns []func(abuseguard.CaseTx) e
 		}
 	}
 	if single && errs[0] != nil {
-		sqltx.Rollback()
-		s.prepare(ctx, true, t.pending)
 		return errs, nil
 	}
 	if err := t.flush(ctx); err != nil {
 		return nil, err
 	}
-	if err := sqltx.Commit(); err != nil {
+	committed = true
+	if err := s.w.end(true); err != nil {
 		return nil, internal("commit", err)
 	}
-	s.prepare(ctx, true, t.pending)
 	s.notify(t.blocks, t.events)
 	s.ckpt.committed()
 	return errs, nil

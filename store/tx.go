@@ -9,14 +9,16 @@ import (
 	"abuseguard"
 )
 
-// tx implements abuseguard.CaseTx on one SQL transaction.
+// tx implements abuseguard.CaseTx on one SQL transaction: a read-only
+// sql.Tx on the read pool, or the writer's connection in BEGIN IMMEDIATE.
 type tx struct {
 	s     *Store
-	tx    *sql.Tx
+	tx    *sql.Tx   // read transactions
+	conn  *sql.Conn // write transactions
 	ctx   context.Context
 	write bool
-	// stmts caches the statements used in this transaction; pending are
-	// queries not yet prepared store-wide, prepared after it ends.
+	// stmts caches the statements used in this read transaction; pending
+	// are queries not yet prepared on the read pool, prepared after it.
 	stmts   map[string]*sql.Stmt
 	pending []string
 	// blocks and events record what the watchers must hear of at commit.
@@ -27,16 +29,20 @@ type tx struct {
 
 var _ abuseguard.CaseTx = (*tx)(nil)
 
-// prepared returns query prepared for this transaction: from the store's
-// cache when it was used before, else prepared here and queued for the
-// cache. Preparing the case query costs more than running it (40 % of a
-// status request's CPU, BenchmarkAPI, November 2026).
+// prepared returns query prepared for this transaction. The writer keeps
+// its statements; a read transaction takes the read pool's if it was used
+// before, else prepares it here and queues it for the pool. Preparing the
+// case query costs more than running it (40 % of a status request's CPU,
+// BenchmarkAPI, November 2026).
 func (t *tx) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if t.write {
+		return t.s.w.stmt(ctx, query)
+	}
 	if st, ok := t.stmts[query]; ok {
 		return st, nil
 	}
 	var st *sql.Stmt
-	if shared := t.s.cached(t.write, query); shared != nil {
+	if shared := t.s.cached(query); shared != nil {
 		st = t.tx.StmtContext(ctx, shared)
 	} else {
 		var err error
@@ -74,11 +80,26 @@ func (t *tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, e
 func (t *tx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	st, err := t.prepared(ctx, query)
 	if err != nil {
-		// QueryRowContext on the transaction reports the same error
-		// through Scan.
-		return t.tx.QueryRowContext(ctx, query, args...)
+		// The unprepared query reports the same error through Scan.
+		return t.queryRowOnce(ctx, query, args...)
 	}
 	return st.QueryRowContext(ctx, args...)
+}
+
+// queryOnce and queryRowOnce run a query without keeping it prepared: for
+// queries built from a filter, which vary.
+func (t *tx) queryOnce(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if t.write {
+		return t.conn.QueryContext(ctx, query, args...)
+	}
+	return t.tx.QueryContext(ctx, query, args...)
+}
+
+func (t *tx) queryRowOnce(ctx context.Context, query string, args ...any) *sql.Row {
+	if t.write {
+		return t.conn.QueryRowContext(ctx, query, args...)
+	}
+	return t.tx.QueryRowContext(ctx, query, args...)
 }
 
 // Conversions between domain values and columns.

@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) abuseguard.CaseStore) {
 		{"Detections", testDetections},
 		{"Blocks", testBlocks},
 		{"Atomicity", testAtomicity},
+		{"BatchOwnWrites", testBatchOwnWrites},
 		{"Outbox", testOutbox},
 		{"Tokens", testTokens},
 		{"AuditAndMeta", testAuditAndMeta},
@@ -452,6 +453,101 @@ func testAtomicity(t *testing.T, s abuseguard.CaseStore) {
 	}
 	if ds, _ := s.ClaimDeliveries(ctx, t0.Add(time.Hour), 10, time.Minute); len(ds) != 0 {
 		t.Fatalf("ClaimDeliveries() = %v, want nothing from a rolled-back change", ds)
+	}
+}
+
+// testBatchOwnWrites: in a batch, each change reads what the earlier ones
+// wrote (audit entries, evidence, outbox), a failing change takes only its
+// own writes with it, even after reading the others', and a report that
+// replaces evidence written earlier in the same batch replaces it.
+func testBatchOwnWrites(t *testing.T, s abuseguard.CaseStore) {
+	ctx := context.Background()
+	boom := errors.New("boom")
+	c := NewCase("AG-510000", "203.0.113.7", abuseguard.ReasonNetscan)
+	ev := func(data string) []abuseguard.Evidence {
+		return []abuseguard.Evidence{{Name: "netscan.log", ContentType: "text/plain; charset=utf-8", Data: []byte(data)}}
+	}
+	det := func(id string, final bool, data string) *abuseguard.Detection {
+		return &abuseguard.Detection{ID: id, Kind: abuseguard.ReasonNetscan, Address: c.Address, FirstSeen: t0,
+			LastSeen: t0, Final: final, Evidence: ev(data)}
+	}
+	audit := func(tx abuseguard.CaseTx, action string) error {
+		return tx.AddAudit(ctx, abuseguard.AuditEntry{Time: t0, Actor: "system", Action: action, CaseID: c.ID})
+	}
+	event := func(tx abuseguard.CaseTx, id string) error {
+		return tx.AddEvent(ctx, abuseguard.Event{ID: id, Type: abuseguard.EventBlocked, CaseID: c.ID, Time: t0})
+	}
+	usage := func(tx abuseguard.CaseTx, wantFiles int, wantSize int64) error {
+		files, size, err := tx.EvidenceUsage(ctx, c.ID, "")
+		if err == nil && (files != wantFiles || size != wantSize) {
+			t.Errorf("EvidenceUsage() = %d files, %d bytes; want %d, %d", files, size, wantFiles, wantSize)
+		}
+		return err
+	}
+	count := func(tx abuseguard.CaseTx, want int) error {
+		n, err := tx.CountAudit(ctx, "block.applied", "system", t0)
+		if err == nil && n != want {
+			t.Errorf("CountAudit() = %d, want %d", n, want)
+		}
+		return err
+	}
+	errs, err := s.UpdateBatch(ctx, []func(abuseguard.CaseTx) error{
+		func(tx abuseguard.CaseTx) error {
+			return errors.Join(tx.CreateCase(ctx, c), tx.PutDetection(ctx, c.ID, det("d1", false, "one")),
+				audit(tx, "block.applied"), event(tx, "e-kept-1"))
+		},
+		// Reads everything change 1 wrote, replaces its evidence, fails.
+		func(tx abuseguard.CaseTx) error {
+			if err := errors.Join(count(tx, 1), usage(tx, 1, 3), audit(tx, "block.applied"), event(tx, "e-lost")); err != nil {
+				return err
+			}
+			if err := errors.Join(tx.PutDetection(ctx, c.ID, det("d1", true, "lost")), usage(tx, 1, 4)); err != nil {
+				return err
+			}
+			return boom
+		},
+		func(tx abuseguard.CaseTx) error {
+			return errors.Join(count(tx, 1), usage(tx, 1, 3), tx.PutDetection(ctx, c.ID, det("d2", false, "two")),
+				audit(tx, "block.applied"), event(tx, "e-kept-2"))
+		},
+		func(tx abuseguard.CaseTx) error {
+			return errors.Join(tx.PutDetection(ctx, c.ID, det("d2", true, "final two")), usage(tx, 2, 12))
+		},
+	})
+	if err != nil || errs[0] != nil || !errors.Is(errs[1], boom) || errs[2] != nil || errs[3] != nil {
+		t.Fatalf("UpdateBatch() = %v, %v", errs, err)
+	}
+	err = s.View(ctx, func(tx abuseguard.CaseTx) error {
+		var got []string
+		for n := 0; ; n++ {
+			e, err := tx.Evidence(ctx, c.ID, n)
+			if code(err) == abuseguard.ENOTFOUND {
+				break
+			} else if err != nil {
+				return err
+			}
+			got = append(got, string(e.Data))
+		}
+		if df := diff(got, []string{"one", "final two"}); df != "" {
+			t.Errorf("evidence after the batch (-got, +want):\n%s", df)
+		}
+		es, total, err := tx.FindAudit(ctx, abuseguard.AuditFilter{CaseID: c.ID})
+		if err != nil || total != 2 || len(es) != 2 {
+			t.Errorf("FindAudit() = %d entries, total %d, %v; want 2 (the failed change's left out)", len(es), total, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := s.ClaimDeliveries(ctx, t0, 100, time.Minute)
+	var got []string
+	for _, d := range ds {
+		got = append(got, d.Event.ID+"/"+d.Channel)
+	}
+	want := []string{"e-kept-1/mail", "e-kept-1/webhook:ops", "e-kept-2/mail", "e-kept-2/webhook:ops"}
+	if df := diff(got, want); err != nil || df != "" {
+		t.Fatalf("ClaimDeliveries() error %v (-got, +want):\n%s", err, df)
 	}
 }
 

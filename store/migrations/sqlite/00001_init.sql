@@ -43,9 +43,9 @@ CREATE INDEX cases_opened ON cases (opened_at);
 CREATE INDEX cases_next_check ON cases (next_check) WHERE next_check IS NOT NULL;
 
 CREATE TABLE detections (
-	seq           INTEGER PRIMARY KEY,
 	case_id       TEXT NOT NULL REFERENCES cases (id) ON DELETE CASCADE,
 	id            TEXT NOT NULL,
+	seq           INTEGER NOT NULL,
 	kind          TEXT NOT NULL,
 	subkind       TEXT NOT NULL DEFAULT '',
 	address       TEXT NOT NULL,
@@ -63,8 +63,9 @@ CREATE TABLE detections (
 	sampling_rate INTEGER NOT NULL DEFAULT 1,
 	final         INTEGER NOT NULL DEFAULT 0,
 	attempts_total INTEGER NOT NULL DEFAULT 0,
+	-- attempts, peers and services as JSON: read back whole, never queried.
 	details       TEXT NOT NULL DEFAULT '{}',
-	UNIQUE (case_id, id)
+	PRIMARY KEY (case_id, id)
 );
 CREATE INDEX detections_id ON detections (id);
 
@@ -161,7 +162,7 @@ CREATE TABLE deliveries (
 	last_error   TEXT NOT NULL DEFAULT '',
 	delivered_at INTEGER,
 	PRIMARY KEY (event_id, channel)
-) WITHOUT ROWID;
+);
 CREATE INDEX deliveries_due ON deliveries (next_attempt) WHERE next_attempt IS NOT NULL;
 
 CREATE TABLE tokens (

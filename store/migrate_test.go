@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,4 +176,43 @@ func TestMigrationWritePath(t *testing.T) {
 	}
 	defer s.Close()
 	check(append(migrated, det{"d-new", 0, []string{"n.log"}})...)
+}
+
+// TestQueryPlans: the queries that must not scan a table use their index.
+func TestQueryPlans(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), filepath.Join(t.TempDir(), "p.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	caseCond, caseArgs := auditCondition(abuseguard.AuditFilter{CaseID: "AG-1", Since: time.Unix(1, 0)})
+	actionCond, actionArgs := auditCondition(abuseguard.AuditFilter{Action: "block.applied"})
+	for _, tc := range []struct {
+		query string
+		args  []any
+		index string
+	}{
+		{`SELECT count(*) FROM audit` + caseCond, caseArgs, "audit_case"},
+		{`SELECT id FROM audit` + actionCond + ` ORDER BY id DESC LIMIT 10`, actionArgs, "audit_action"},
+		{`SELECT case_id, final FROM detections WHERE id = ? ORDER BY seq DESC LIMIT 1`, []any{"d"}, "detections_id"},
+		{`SELECT count(*), coalesce(sum(size), 0) FROM evidence WHERE case_id = ? AND detection_id != ?`,
+			[]any{"AG-1", "d"}, "evidence_size"},
+	} {
+		rows, err := s.read.QueryContext(ctx, "EXPLAIN QUERY PLAN "+tc.query, tc.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			rows.Scan(&id, &parent, &unused, &detail)
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		if !strings.Contains(strings.Join(plan, "; "), "INDEX "+tc.index) {
+			t.Errorf("%s: plan %q does not use %s", tc.query, plan, tc.index)
+		}
+	}
 }

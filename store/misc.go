@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
 
 	"abuseguard"
@@ -89,8 +90,7 @@ func (t *tx) FindAudit(ctx context.Context, f abuseguard.AuditFilter) ([]abusegu
 			return nil, 0, err
 		}
 	}
-	cond := ` WHERE (? = '' OR case_id = ?) AND (? = '' OR action = ?) AND time >= ?`
-	args := []any{f.CaseID, f.CaseID, f.Action, f.Action, tcolOr0(f.Since)}
+	cond, args := auditCondition(f)
 	var total int
 	if err := t.queryRowOnce(ctx, `SELECT count(*) FROM audit`+cond, args...).Scan(&total); err != nil {
 		return nil, 0, internal("count audit", err)
@@ -119,11 +119,26 @@ func (t *tx) FindAudit(ctx context.Context, f abuseguard.AuditFilter) ([]abusegu
 	return es, total, rows.Err()
 }
 
-func tcolOr0(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
+// auditCondition is the WHERE clause of f with only the filters it sets.
+// Filters that switched themselves off in SQL for an empty parameter kept
+// SQLite from using the case and action indexes: a case's audit trail was
+// a scan of the whole table.
+func auditCondition(f abuseguard.AuditFilter) (string, []any) {
+	var where []string
+	var args []any
+	if f.CaseID != "" {
+		where, args = append(where, "case_id = ?"), append(args, f.CaseID)
 	}
-	return t.UnixNano()
+	if f.Action != "" {
+		where, args = append(where, "action = ?"), append(args, f.Action)
+	}
+	if !f.Since.IsZero() {
+		where, args = append(where, "time >= ?"), append(args, f.Since.UnixNano())
+	}
+	if len(where) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(where, " AND "), args
 }
 
 // CountAudit implements abuseguard.CaseTx.

@@ -89,23 +89,26 @@ func (t *tx) Statuses(ctx context.Context, caseID string) ([]abuseguard.BlockSta
 
 // ActiveBlocks implements abuseguard.BlockService.
 func (s *Store) ActiveBlocks(ctx context.Context) ([]abuseguard.Block, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+blockColumns+` FROM blocks ORDER BY address, case_id`)
-	if err != nil {
-		return nil, internal("active blocks", err)
-	}
-	defer rows.Close()
 	var bs []abuseguard.Block
-	for rows.Next() {
-		b, err := scanBlock(rows)
+	err := s.View(ctx, func(atx abuseguard.CaseTx) error {
+		rows, err := atx.(*tx).query(ctx, `SELECT `+blockColumns+` FROM blocks ORDER BY address, case_id`)
 		if err != nil {
-			return nil, internal("scan block", err)
+			return internal("active blocks", err)
 		}
-		bs = append(bs, *b)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, internal("active blocks", err)
-	}
-	return bs, nil
+		defer rows.Close()
+		for rows.Next() {
+			b, err := scanBlock(rows)
+			if err != nil {
+				return internal("scan block", err)
+			}
+			bs = append(bs, *b)
+		}
+		if err := rows.Err(); err != nil {
+			return internal("active blocks", err)
+		}
+		return nil
+	})
+	return bs, err
 }
 
 // SetBlockStatuses implements abuseguard.BlockService.

@@ -121,18 +121,21 @@ func (s *Store) mark(ctx context.Context, what, query string, args ...any) error
 // Deliveries lists every delivery of every event, oldest event first: for
 // tests and operator inspection, not for the notifier's loop.
 func (s *Store) Deliveries(ctx context.Context) ([]abuseguard.Delivery, error) {
-	rows, err := s.read.QueryContext(ctx, deliveryQuery+` ORDER BY e.seq, d.channel`)
-	if err != nil {
-		return nil, internal("list deliveries", err)
-	}
-	defer rows.Close()
 	var ds []abuseguard.Delivery
-	for rows.Next() {
-		d, err := scanDelivery(rows)
+	err := s.View(ctx, func(atx abuseguard.CaseTx) error {
+		rows, err := atx.(*tx).query(ctx, deliveryQuery+` ORDER BY e.seq, d.channel`)
 		if err != nil {
-			return nil, internal("scan delivery", err)
+			return internal("list deliveries", err)
 		}
-		ds = append(ds, d)
-	}
-	return ds, rows.Err()
+		defer rows.Close()
+		for rows.Next() {
+			d, err := scanDelivery(rows)
+			if err != nil {
+				return internal("scan delivery", err)
+			}
+			ds = append(ds, d)
+		}
+		return rows.Err()
+	})
+	return ds, err
 }

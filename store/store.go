@@ -70,13 +70,12 @@ type Store struct {
 	channels []string
 
 	writeMu sync.Mutex // held for a whole write transaction
-	w       writer     // under writeMu
+	w       session    // the writer, under writeMu
 	cases   caseFilter // under writeMu
 
-	// Statements prepared on the read pool, by query. They are prepared
-	// outside transactions (View prepares what its transaction used).
-	stmtMu    sync.Mutex
-	readStmts map[string]*sql.Stmt
+	// readers are the read sessions not in use, one per connection of
+	// the read pool.
+	readers chan *session
 
 	watchMu       sync.Mutex
 	blocksChanged chan struct{}
@@ -140,13 +139,17 @@ func Open(ctx context.Context, log *slog.Logger, path string, channels []string)
 		ckpt.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	read.SetMaxOpenConns(4)
+	read.SetMaxOpenConns(readSessions)
+	read.SetMaxIdleConns(readSessions)
 	s := &Store{
-		log: log, write: write, read: read, ckpt: newCheckpointer(log, ckpt), w: writer{db: write},
+		log: log, write: write, read: read, ckpt: newCheckpointer(log, ckpt), w: session{db: write},
 		channels:      append([]string(nil), channels...),
-		readStmts:     map[string]*sql.Stmt{},
+		readers:       make(chan *session, readSessions),
 		blocksChanged: make(chan struct{}),
 		eventsAdded:   make(chan struct{}),
+	}
+	for range readSessions {
+		s.readers <- &session{db: read} // connected when first used
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
@@ -175,49 +178,52 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// cached returns the read pool's prepared statement for query, or nil.
-func (s *Store) cached(query string) *sql.Stmt {
-	s.stmtMu.Lock()
-	defer s.stmtMu.Unlock()
-	return s.readStmts[query]
+// readSessions is how many read transactions run at once: more would only
+// queue for the 2 cores this runs on, and each holds a page cache.
+const readSessions = 4
+
+// reader takes a read session, waiting while all are in use.
+func (s *Store) reader(ctx context.Context) (*session, error) {
+	select {
+	case r := <-s.readers:
+		return r, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
-// prepare adds queries to the read pool's cache.
-func (s *Store) prepare(ctx context.Context, queries []string) {
-	for _, q := range queries {
-		if s.cached(q) != nil {
-			continue
-		}
-		st, err := s.read.PrepareContext(ctx, q)
-		if err != nil {
-			continue // the query ran in its transaction; it stays uncached
-		}
-		s.stmtMu.Lock()
-		if s.readStmts[q] == nil {
-			s.readStmts[q] = st
-		} else {
-			st.Close()
-		}
-		s.stmtMu.Unlock()
+// readOne runs fn with a read session, outside a transaction: for single
+// statements.
+func (s *Store) readOne(ctx context.Context, fn func(r *session) error) error {
+	r, err := s.reader(ctx)
+	if err != nil {
+		return err
 	}
+	defer func() { s.readers <- r }()
+	return fn(r)
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
-	s.stmtMu.Lock()
-	for _, st := range s.readStmts {
-		st.Close()
+	var rerrs []error
+	for range readSessions {
+		r := <-s.readers
+		rerrs = append(rerrs, r.close())
 	}
-	s.stmtMu.Unlock()
 	s.writeMu.Lock()
 	werr := s.w.close()
 	s.writeMu.Unlock()
-	return errors.Join(s.ckpt.stop(), werr, s.read.Close(), s.write.Close())
+	return errors.Join(s.ckpt.stop(), werr, errors.Join(rerrs...), s.read.Close(), s.write.Close())
 }
 
 // Ping checks that the database answers (for /healthz).
 func (s *Store) Ping(ctx context.Context) error {
-	return s.read.PingContext(ctx)
+	return s.readOne(ctx, func(r *session) error {
+		if err := r.open(ctx); err != nil {
+			return err
+		}
+		return r.conn.PingContext(ctx)
+	})
 }
 
 // BlocksChanged implements abuseguard.BlockWatcher.
@@ -253,16 +259,16 @@ func (s *Store) notify(blocks, events bool) {
 
 // View implements abuseguard.CaseStore.
 func (s *Store) View(ctx context.Context, fn func(abuseguard.CaseTx) error) error {
-	sqltx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	r, err := s.reader(ctx)
 	if err != nil {
 		return internal("begin read", err)
 	}
-	t := &tx{s: s, tx: sqltx, ctx: ctx}
-	err = fn(t)
-	sqltx.Rollback()
-	if len(t.pending) > 0 {
-		s.prepare(ctx, t.pending)
+	defer func() { s.readers <- r }()
+	if err := r.begin(ctx, "BEGIN"); err != nil {
+		return internal("begin read", err)
 	}
+	err = fn(&tx{s: s, sess: r, ctx: ctx})
+	r.end(false)
 	return err
 }
 
@@ -279,7 +285,7 @@ func (s *Store) Update(ctx context.Context, fn func(abuseguard.CaseTx) error) er
 func (s *Store) UpdateBatch(ctx context.Context, fns []func(abuseguard.CaseTx) error) ([]error, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	if err := s.w.begin(ctx); err != nil {
+	if err := s.w.begin(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return nil, internal("begin write", err)
 	}
 	committed := false
@@ -288,7 +294,7 @@ func (s *Store) UpdateBatch(ctx context.Context, fns []func(abuseguard.CaseTx) e
 			s.w.end(false)
 		}
 	}()
-	t := &tx{s: s, conn: s.w.conn, ctx: ctx, write: true}
+	t := &tx{s: s, sess: &s.w, ctx: ctx, write: true}
 	if err := s.cases.refresh(ctx, t); err != nil {
 		// Not fatal: without the filter every lookup queries.
 		s.log.Warn("case filter not built", "error", err)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"abuseguard"
 	"abuseguard/store"
@@ -53,5 +54,22 @@ func TestReopen(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("Case() after reopen = %v", err)
+	}
+}
+
+// TestPingWhileReadersIdle: the health check answers while every read
+// session holds its connection.
+func TestPingWhileReadersIdle(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t).(*store.Store)
+	for range 8 { // connect every read session
+		if err := s.View(ctx, func(tx abuseguard.CaseTx) error { _, err := tx.Meta(ctx, "x"); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping() = %v", err)
 	}
 }

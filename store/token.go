@@ -66,8 +66,13 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (abuseguard.Act
 	}
 	var a abuseguard.Actor
 	var id string
-	err := s.read.QueryRowContext(ctx, `SELECT id, role, customer_id, name FROM tokens
-		WHERE hash = ? AND revoked_at IS NULL`, hashSecret(secret)).Scan(&id, &a.Role, &a.CustomerID, &a.Name)
+	err := s.readOne(ctx, func(r *session) error {
+		st, err := r.stmt(ctx, `SELECT id, role, customer_id, name FROM tokens WHERE hash = ? AND revoked_at IS NULL`)
+		if err != nil {
+			return err
+		}
+		return st.QueryRowContext(context.WithoutCancel(ctx), hashSecret(secret)).Scan(&id, &a.Role, &a.CustomerID, &a.Name)
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return abuseguard.Actor{}, denied
 	} else if err != nil {

@@ -89,6 +89,22 @@ func (s *session) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// maxStatements bounds the statements a session keeps prepared.
+const maxStatements = 512
+
+// cached returns query prepared on the connection while the session keeps
+// fewer than maxStatements, nil otherwise or if it does not prepare.
+func (s *session) cached(ctx context.Context, query string) *sql.Stmt {
+	if _, ok := s.stmts[query]; !ok && len(s.stmts) >= maxStatements {
+		return nil
+	}
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return nil
+	}
+	return st
+}
+
 func (s *session) close() error {
 	if s.conn == nil {
 		return nil

@@ -57,13 +57,21 @@ func (t *tx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	return st.QueryRowContext(context.WithoutCancel(ctx), args...)
 }
 
-// queryOnce and queryRowOnce run a query without keeping it prepared: for
-// queries built from a filter, which vary.
+// queryOnce and queryRowOnce run a query built from a filter with the
+// caller's context. The filters combine into a few hundred queries at
+// most, kept prepared like the others (preparing the page query cost as
+// much as running it); past maxStatements a session runs them unprepared.
 func (t *tx) queryOnce(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := t.sess.cached(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
 	return t.sess.conn.QueryContext(ctx, query, args...)
 }
 
 func (t *tx) queryRowOnce(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := t.sess.cached(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return t.sess.conn.QueryRowContext(ctx, query, args...)
 }
 

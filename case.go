@@ -240,9 +240,12 @@ type CaseService interface {
 	// ENOTFOUND, ECONFLICT (not blocked), EINVALID (a field missing or too long).
 	SubmitStatement(ctx context.Context, id string, st Statement) (*Case, error)
 	// Review accepts (unblock, probation) or rejects (stays blocked) the
-	// statement. Errors: EUNAUTHORIZED, ENOTFOUND, ECONFLICT (no statement
-	// pending, or escalated and the reviewer may not approve), EINVALID
-	// (rejection without reason).
+	// statement. An escalated case takes two operators (four eyes): the
+	// first acceptance is recorded and the case stays blocked; a second,
+	// different operator's acceptance approves the unblock. Errors:
+	// EUNAUTHORIZED, ENOTFOUND, ECONFLICT (no statement pending, or
+	// escalated and the operator who accepted it tries to approve the
+	// unblock too), EINVALID (rejection without reason).
 	Review(ctx context.Context, id string, r Review) (*Case, error)
 	// AddMessage appends to the case's thread. Errors: ENOTFOUND, EINVALID.
 	AddMessage(ctx context.Context, id string, m Message) (*Message, error)

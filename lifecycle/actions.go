@@ -224,16 +224,70 @@ func (l *Lifecycle) Review(ctx context.Context, id string, r abuseguard.Review) 
 		if c.State != abuseguard.CaseStatementSubmitted {
 			return conflict("Case %s is %s: no statement waits for review.", c.ID, c.State)
 		}
-		if r.Accept {
+		if !r.Accept {
+			l.transition(c, abuseguard.CaseRejected)
+			if c.Escalation > 0 {
+				c.Note = noteEscalated // an acceptance of the rejected statement no longer counts
+			}
+			ch.audit(c, "statement.rejected", r.Reason)
+			ch.event(c, abuseguard.EventStatementRejected, map[string]string{"reason": r.Reason})
+			return nil
+		}
+		if c.Escalation == 0 {
 			ch.audit(c, "statement.accepted", r.Reason)
 			l.unblock(ch, c, r.Reason)
 			return nil
 		}
-		l.transition(c, abuseguard.CaseRejected)
-		ch.audit(c, "statement.rejected", r.Reason)
-		ch.event(c, abuseguard.EventStatementRejected, map[string]string{"reason": r.Reason})
+		// A repeat offender's statement takes two operators: one accepts
+		// it, another approves the unblock (four eyes).
+		first, err := l.acceptedBy(ch, c)
+		if err != nil {
+			return err
+		}
+		switch first {
+		case "":
+			c.Note = "escalated: statement accepted by " + ch.actor + ", another operator approves the unblock"
+			ch.audit(c, "statement.accepted", joinDetail("a second operator approves the unblock", r.Reason))
+			return nil
+		case ch.actor:
+			return conflict("Case %s is escalated: %s accepted the statement already; another operator approves the unblock.",
+				c.ID, first)
+		}
+		ch.audit(c, "unblock.approved", joinDetail("statement accepted by "+first, r.Reason))
+		l.unblock(ch, c, r.Reason)
 		return nil
 	})
+}
+
+// acceptedBy returns who accepted c's pending statement, "" if nobody did
+// yet: the actor of the latest statement.accepted after its submission in
+// the audit trail.
+func (l *Lifecycle) acceptedBy(ch *change, c *abuseguard.Case) (string, error) {
+	const page = 200
+	for offset := 0; ; offset += page {
+		es, _, err := ch.tx.FindAudit(ch.ctx, abuseguard.AuditFilter{CaseID: c.ID, Offset: offset, Limit: page})
+		if err != nil {
+			return "", err
+		}
+		for _, e := range es {
+			switch e.Action {
+			case "statement.submitted":
+				return "", nil
+			case "statement.accepted":
+				return e.Actor, nil
+			}
+		}
+		if len(es) < page {
+			return "", nil
+		}
+	}
+}
+
+func joinDetail(a, b string) string {
+	if b == "" {
+		return a
+	}
+	return a + ": " + b
 }
 
 // AddMessage implements abuseguard.CaseService.

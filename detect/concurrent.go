@@ -107,7 +107,7 @@ func (e *Engine) Submit(records []flow.Record) {
 	ignored := uint64(0)
 	for i := range records {
 		r := &records[i]
-		n := e.route(r, &m, &ts)
+		n := e.route(r, &m, &ts, nil)
 		if n == 0 {
 			ignored++
 			continue

@@ -64,6 +64,8 @@ type Engine struct {
 	idle         int64 // how long an address may idle before it is dropped
 
 	shards []*shard
+	// classes caches classifications for Process (one caller at a time).
+	classes *classCache
 
 	// concurrent mode
 	mu      sync.RWMutex
@@ -143,6 +145,7 @@ func New(cfg Configuration, inv Inventory, groups []Thresholds, sink func(abuseg
 	for i := 0; i < cfg.Shards; i++ {
 		e.shards = append(e.shards, newShard(i, e))
 	}
+	e.classes = newClassCache(inv)
 	if deps.Registerer != nil {
 		if err := deps.Registerer.Register(&collector{e: e}); err != nil {
 			return nil, fmt.Errorf("detect: register metrics: %w", err)
@@ -183,14 +186,18 @@ type target struct {
 }
 
 // route classifies r and returns the shards it concerns (at most three).
-func (e *Engine) route(r *flow.Record, m *meta, ts *[3]target) int {
+// cc, when not nil, caches the classifications (it belongs to the caller).
+func (e *Engine) route(r *flow.Record, m *meta, ts *[3]target, cc *classCache) int {
 	if !r.Src.IsValid() || !r.Dst.IsValid() {
 		e.invalid.Add(1) // a decoder bug upstream: rare, so an atomic is fine
 		return 0
 	}
-	m.cs = e.inv.Classify(r.Src)
-	m.cd = e.inv.Classify(r.Dst)
 	m.src, m.dst = ipkey.From(r.Src), ipkey.From(r.Dst)
+	if cc != nil {
+		m.cs, m.cd = cc.classify(r.Src, m.src), cc.classify(r.Dst, m.dst)
+	} else {
+		m.cs, m.cd = e.inv.Classify(r.Src), e.inv.Classify(r.Dst)
+	}
 	m.roles = 0
 	if m.cs.Customer() {
 		m.roles |= roleOut
@@ -269,7 +276,7 @@ func (e *Engine) Process(records []flow.Record) {
 	ignored := uint64(0)
 	for i := range records {
 		r := &records[i]
-		n := e.route(r, &m, &ts)
+		n := e.route(r, &m, &ts, e.classes)
 		if n == 0 {
 			ignored++
 			continue

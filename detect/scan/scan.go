@@ -118,14 +118,14 @@ const (
 
 // Table is the contact table of one customer address.
 type Table struct {
-	contacts map[Key]Contact
-	horiz    map[Service]Counter
-	vert     map[ipkey.Key]Counter
+	contacts flat[Key, Contact]
+	horiz    flat[Service, Counter]
+	vert     flat[ipkey.Key, Counter]
 	passive  int // contacts with Passive set
 	open     int // contacts Pending or Counted
 	// openBits is a 1 024-bit filter of the keys of open attempts: most
 	// packets of a server are of established connections, and the filter
-	// answers "no open attempt to this endpoint" without a map lookup
+	// answers "no open attempt to this endpoint" without a lookup
 	// (a lookup missing in a table of 4 096 contacts cost 27–41 ns on the
 	// build machine, far more when the tables fall out of cache). It is
 	// rebuilt at each Expire, so false positives stay rare for tables with
@@ -137,29 +137,28 @@ type Table struct {
 
 // NewTable returns an empty table.
 func NewTable() *Table {
-	return &Table{
-		contacts: make(map[Key]Contact),
-		horiz:    make(map[Service]Counter),
-		vert:     make(map[ipkey.Key]Counter),
-	}
+	t := &Table{}
+	t.contacts.fn, t.horiz.fn, t.vert.fn = hashKey, hashService, hashAddr
+	return t
 }
 
 // Len returns the number of contacts.
-func (t *Table) Len() int { return len(t.contacts) }
+func (t *Table) Len() int { return t.contacts.len() }
 
 // Open returns the number of attempts not answered yet, counted or not.
 func (t *Table) Open() int { return t.open }
 
 // refresh is how stale Last may get before a repeated packet rewrites the
 // contact: expiry works at window granularity (60 s), and skipping the write
-// saves a map assignment on most packets of a long UDP exchange.
+// keeps the contact's cache line clean on most packets of a long UDP
+// exchange.
 const refresh = int64(1e9)
 
 // Reset empties the table, keeping its memory.
 func (t *Table) Reset() {
-	clear(t.contacts)
-	clear(t.horiz)
-	clear(t.vert)
+	t.contacts.clear()
+	t.horiz.clear()
+	t.vert.clear()
 	t.passive, t.open = 0, 0
 	t.openBits = [16]uint64{}
 	t.LastSweep = 0
@@ -168,12 +167,13 @@ func (t *Table) Reset() {
 // Attempt records a connection attempt to k at time t, weighing w, opening
 // the contact as Pending when it is new. max bounds the table.
 func (t *Table) Attempt(k Key, at int64, w uint32, srcPort, size uint16, max int) Result {
-	c, ok := t.contacts[k]
-	if !ok {
-		if len(t.contacts) >= max {
+	h := hashKey(k)
+	c := t.contacts.find(k, h)
+	if c == nil {
+		if t.contacts.len() >= max {
 			return Full
 		}
-		t.contacts[k] = Contact{First: at, Last: at, Weight: w, SrcPort: srcPort, Size: size, State: Pending}
+		t.contacts.insert(k, h, Contact{First: at, Last: at, Weight: w, SrcPort: srcPort, Size: size, State: Pending})
 		t.open++
 		b := k.bit()
 		t.openBits[b/64] |= 1 << (b % 64)
@@ -181,7 +181,6 @@ func (t *Table) Attempt(k Key, at int64, w uint32, srcPort, size uint16, max int
 	}
 	if at-c.Last >= refresh {
 		c.Last = at
-		t.contacts[k] = c
 	}
 	if c.State == Done {
 		return Answered
@@ -194,23 +193,44 @@ func (t *Table) Attempt(k Key, at int64, w uint32, srcPort, size uint16, max int
 // service and host as they are now. ok is false when there was nothing to
 // promote.
 func (t *Table) Promote(k Key, cutoff int64) (c Contact, h, v Counter, ok bool) {
-	c, ok = t.contacts[k]
-	if !ok || c.State != Pending || c.Last < cutoff {
+	p := t.contacts.find(k, hashKey(k))
+	if p == nil || p.State != Pending || p.Last < cutoff {
+		if p != nil {
+			c = *p
+		}
 		return c, h, v, false
 	}
-	c.State = Counted
-	t.contacts[k] = c
-	h = t.horiz[k.Service()]
-	h.Open += uint64(c.Weight)
-	h.Seen++
-	t.horiz[k.Service()] = h
+	p.State = Counted
+	c = *p
+	hc := t.serviceCounter(k.Service())
+	hc.Open += uint64(c.Weight)
+	hc.Seen++
+	h = *hc
 	if vertical(k.Proto) {
-		v = t.vert[k.Addr]
-		v.Open += uint64(c.Weight)
-		v.Seen++
-		t.vert[k.Addr] = v
+		vc := t.hostCounter(k.Addr)
+		vc.Open += uint64(c.Weight)
+		vc.Seen++
+		v = *vc
 	}
 	return c, h, v, true
+}
+
+// serviceCounter returns the counter of sv, adding a zero one.
+func (t *Table) serviceCounter(sv Service) *Counter {
+	h := hashService(sv)
+	if c := t.horiz.find(sv, h); c != nil {
+		return c
+	}
+	return t.horiz.insert(sv, h, Counter{})
+}
+
+// hostCounter returns the counter of remote host a, adding a zero one.
+func (t *Table) hostCounter(a ipkey.Key) *Counter {
+	h := hashAddr(a)
+	if c := t.vert.find(a, h); c != nil {
+		return c
+	}
+	return t.vert.insert(a, h, Counter{})
 }
 
 // Answer marks k answered (or established) at time at. When k is unknown and
@@ -225,47 +245,47 @@ func (t *Table) Answer(k Key, at int64, w uint32, create bool, max, maxPassive i
 			return
 		}
 	}
-	c, ok := t.contacts[k]
-	if !ok {
-		if !create || len(t.contacts) >= max || t.passive >= maxPassive {
+	h := hashKey(k)
+	c := t.contacts.find(k, h)
+	if c == nil {
+		if !create || t.contacts.len() >= max || t.passive >= maxPassive {
 			return
 		}
-		t.contacts[k] = Contact{First: at, Last: at, Weight: w, State: Done, Passive: true}
+		t.contacts.insert(k, h, Contact{First: at, Last: at, Weight: w, State: Done, Passive: true})
 		t.passive++
 		t.add(k, 0, 0, uint64(w))
 		return
 	}
 	switch c.State {
 	case Pending:
-		t.add(k, 0, 0, uint64(c.Weight))
 		t.open--
+		c.Last, c.State = maxInt64(c.Last, at), Done
+		t.add(k, 0, 0, uint64(c.Weight))
 	case Counted:
+		t.open--
+		c.Last, c.State = maxInt64(c.Last, at), Done
 		t.sub(k, uint64(c.Weight), 1, 0)
 		t.add(k, 0, 0, uint64(c.Weight))
-		t.open--
 	default:
-		if at-c.Last < refresh {
-			return
+		if at-c.Last >= refresh {
+			c.Last = maxInt64(c.Last, at)
 		}
 	}
-	c.Last = maxInt64(c.Last, at)
-	c.State = Done
-	t.contacts[k] = c
 }
 
 // Expire removes the contacts last seen before cutoff and takes them out of
 // the counters. It walks the whole table: call it once per sweep period
-// (a quarter window), not per record.
+// (a tenth of the window), not per record.
 func (t *Table) Expire(cutoff, now int64) {
 	t.LastSweep = now
 	t.openBits = [16]uint64{}
-	for k, c := range t.contacts {
+	t.contacts.deleteWhere(func(k Key, c *Contact) bool {
 		if c.Last >= cutoff {
 			if c.State == Pending || c.State == Counted {
 				b := k.bit()
 				t.openBits[b/64] |= 1 << (b % 64)
 			}
-			continue
+			return false
 		}
 		switch c.State {
 		case Pending:
@@ -279,57 +299,64 @@ func (t *Table) Expire(cutoff, now int64) {
 		if c.Passive {
 			t.passive--
 		}
-		delete(t.contacts, k)
-	}
+		return true
+	})
 }
 
 // Contacts calls fn for every contact, in no particular order.
 func (t *Table) Contacts(fn func(Key, Contact)) {
-	for k, c := range t.contacts {
-		fn(k, c)
-	}
+	t.contacts.each(func(k Key, c *Contact) { fn(k, *c) })
 }
 
 // Service returns the counter of service sv.
-func (t *Table) Service(sv Service) Counter { return t.horiz[sv] }
+func (t *Table) Service(sv Service) Counter {
+	if c := t.horiz.find(sv, hashService(sv)); c != nil {
+		return *c
+	}
+	return Counter{}
+}
 
 // Host returns the counter of remote host a.
-func (t *Table) Host(a ipkey.Key) Counter { return t.vert[a] }
+func (t *Table) Host(a ipkey.Key) Counter {
+	if c := t.vert.find(a, hashAddr(a)); c != nil {
+		return *c
+	}
+	return Counter{}
+}
 
 func (t *Table) add(k Key, open uint64, seen uint32, done uint64) {
-	h := t.horiz[k.Service()]
+	h := t.serviceCounter(k.Service())
 	h.Open += open
 	h.Seen += seen
 	h.Done += done
-	t.horiz[k.Service()] = h
 	if vertical(k.Proto) {
-		v := t.vert[k.Addr]
+		v := t.hostCounter(k.Addr)
 		v.Open += open
 		v.Seen += seen
 		v.Done += done
-		t.vert[k.Addr] = v
 	}
 }
 
 func (t *Table) sub(k Key, open uint64, seen uint32, done uint64) {
-	h := t.horiz[k.Service()]
-	h.Open -= open
-	h.Seen -= seen
-	h.Done -= done
-	if h == (Counter{}) {
-		delete(t.horiz, k.Service())
-	} else {
-		t.horiz[k.Service()] = h
+	sv := k.Service()
+	hh := hashService(sv)
+	if h := t.horiz.find(sv, hh); h != nil {
+		h.Open -= open
+		h.Seen -= seen
+		h.Done -= done
+		if *h == (Counter{}) {
+			t.horiz.delete(sv, hh)
+		}
 	}
 	if vertical(k.Proto) {
-		v := t.vert[k.Addr]
-		v.Open -= open
-		v.Seen -= seen
-		v.Done -= done
-		if v == (Counter{}) {
-			delete(t.vert, k.Addr)
-		} else {
-			t.vert[k.Addr] = v
+		hv := hashAddr(k.Addr)
+		if v := t.vert.find(k.Addr, hv); v != nil {
+			v.Open -= open
+			v.Seen -= seen
+			v.Done -= done
+			if *v == (Counter{}) {
+				t.vert.delete(k.Addr, hv)
+			}
 		}
 	}
 }

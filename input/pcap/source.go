@@ -135,17 +135,17 @@ func (s *Source) read(ctx context.Context, r io.Reader, sink flow.Sink, st *Stat
 	s.recs, s.arena = s.recs[:0], s.arena[:0]
 	s.paceWall, s.paceCap = time.Time{}, 0
 	defer s.flush(sink, st)
+	var fr pcapfile.Frame
 	for i := 0; ; i++ {
 		if i%ctxCheckEvery == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		fr, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
+		if err := rd.NextFrame(&fr); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
 			return err
 		}
 		st.Frames++

@@ -35,8 +35,12 @@ type Source struct {
 	netflow *netflow.Decoder
 	sflow   *sflow.Decoder
 
-	recs  []flow.Record // the batch being filled
-	arena []byte        // copies of the frames the batch's Headers point to
+	recs []flow.Record // the batch being filled
+	// arena holds copies of the sFlow datagrams the batch's records point
+	// into. Packet records point into the pcapfile.Reader's buffer, which
+	// stays valid until the reader calls OnReuse's function: the batch is
+	// flushed then.
+	arena []byte
 
 	// pacing: wall-clock start and capture time of the first frame of the
 	// current file.
@@ -44,8 +48,8 @@ type Source struct {
 	paceCap  int64
 }
 
-// arenaSize is the room for the batch's copied frames: 1024 full-size
-// Ethernet frames. A batch is flushed early when it is full.
+// arenaSize is the room for the batch's copied sFlow datagrams: 1024
+// full-size ones. A batch is flushed early when it is full.
 const arenaSize = 1536 << 10
 
 // NewSource validates cfg and returns a Source.
@@ -132,6 +136,7 @@ func (s *Source) read(ctx context.Context, r io.Reader, sink flow.Sink, st *Stat
 	if err != nil {
 		return err
 	}
+	rd.OnReuse(func() { s.flush(sink, st) })
 	s.recs, s.arena = s.recs[:0], s.arena[:0]
 	s.paceWall, s.paceCap = time.Time{}, 0
 	defer s.flush(sink, st)
@@ -160,8 +165,9 @@ func (s *Source) read(ctx context.Context, r io.Reader, sink flow.Sink, st *Stat
 
 // frame turns one frame into records appended to the batch.
 func (s *Source) frame(fr *pcapfile.Frame, sink flow.Sink, st *Stats) {
-	// Room for the frame's copy and the scratch record; flow datagrams
-	// grow the batch past BatchSize by at most one datagram's records.
+	// Room for the scratch record and a copy of the frame, should it be an
+	// sFlow datagram; flow datagrams grow the batch past BatchSize by at
+	// most one datagram's records.
 	if len(s.recs) >= s.cfg.BatchSize || len(s.arena)+len(fr.Data) > cap(s.arena) {
 		s.flush(sink, st)
 	}
@@ -188,9 +194,7 @@ func (s *Source) frame(fr *pcapfile.Frame, sink flow.Sink, st *Stats) {
 	}
 	r.Start, r.End = fr.Time, fr.Time
 	r.SamplingRate = 1
-	n := len(s.arena)
-	s.arena = append(s.arena, fr.Data...)
-	r.Header = s.arena[n:len(s.arena):len(s.arena)]
+	r.Header = fr.Data // valid until the reader's OnReuse, which flushes
 	r.HeaderType = fr.LinkType
 	r.OrigLen = fr.OrigLen
 	st.Packets++

@@ -32,9 +32,9 @@ type Key struct {
 	Proto uint8
 }
 
-// bit returns k's position in Table.openBits.
+// bit returns k's counter in Table.openCount.
 func (k Key) bit() uint {
-	return uint(ipkey.Mix(k.Addr.Hi^k.Addr.Lo*0x9e3779b97f4a7c15^uint64(k.Port)<<8^uint64(k.Proto)) & 1023)
+	return uint(ipkey.Mix(k.Addr.Hi^k.Addr.Lo*0x9e3779b97f4a7c15^uint64(k.Port)<<8^uint64(k.Proto)) & (openCounters - 1))
 }
 
 // Service returns the (protocol, port) part of k, the horizontal key.
@@ -123,17 +123,23 @@ type Table struct {
 	vert     flat[ipkey.Key, Counter]
 	passive  int // contacts with Passive set
 	open     int // contacts Pending or Counted
-	// openBits is a 1 024-bit filter of the keys of open attempts: most
+	// openCount is a counting filter of the keys of open attempts: most
 	// packets of a server are of established connections, and the filter
-	// answers "no open attempt to this endpoint" without a lookup
-	// (a lookup missing in a table of 4 096 contacts cost 27–41 ns on the
-	// build machine, far more when the tables fall out of cache). It is
-	// rebuilt at each Expire, so false positives stay rare for tables with
-	// few open attempts, which is every table but a scanner's.
-	openBits [16]uint64
+	// answers "no open attempt to this endpoint" without a lookup (a lookup
+	// in a table that has left the CPU cache costs a cache miss or two).
+	// Counters go down as attempts are answered, so that the packets of a
+	// connection after its handshake pass through: a bit set that was only
+	// cleared at Expire let 12 % of the replay's records look up contacts
+	// answered long before (BenchmarkReplay, November 2026). A counter that
+	// reached 255 stays there until Expire recounts.
+	openCount [openCounters]uint8
 	// LastSweep is when Expire last ran, for the caller's sweep schedule.
 	LastSweep int64
 }
+
+// openCounters is the size of Table.openCount: 512 bytes, a false positive
+// rate of n/512 for n open attempts.
+const openCounters = 512
 
 // NewTable returns an empty table.
 func NewTable() *Table {
@@ -160,7 +166,7 @@ func (t *Table) Reset() {
 	t.horiz.clear()
 	t.vert.clear()
 	t.passive, t.open = 0, 0
-	t.openBits = [16]uint64{}
+	t.openCount = [openCounters]uint8{}
 	t.LastSweep = 0
 }
 
@@ -175,8 +181,7 @@ func (t *Table) Attempt(k Key, at int64, w uint32, srcPort, size uint16, max int
 		}
 		t.contacts.insert(k, h, Contact{First: at, Last: at, Weight: w, SrcPort: srcPort, Size: size, State: Pending})
 		t.open++
-		b := k.bit()
-		t.openBits[b/64] |= 1 << (b % 64)
+		t.opened(k)
 		return New
 	}
 	if at-c.Last >= refresh {
@@ -241,7 +246,7 @@ func (t *Table) hostCounter(a ipkey.Key) *Counter {
 // of every packet of an established connection.
 func (t *Table) Answer(k Key, at int64, w uint32, create bool, max, maxPassive int) {
 	if !create {
-		if b := k.bit(); t.open == 0 || t.openBits[b/64]&(1<<(b%64)) == 0 {
+		if t.open == 0 || t.openCount[k.bit()] == 0 {
 			return
 		}
 	}
@@ -259,10 +264,12 @@ func (t *Table) Answer(k Key, at int64, w uint32, create bool, max, maxPassive i
 	switch c.State {
 	case Pending:
 		t.open--
+		t.closed(k)
 		c.Last, c.State = maxInt64(c.Last, at), Done
 		t.add(k, 0, 0, uint64(c.Weight))
 	case Counted:
 		t.open--
+		t.closed(k)
 		c.Last, c.State = maxInt64(c.Last, at), Done
 		t.sub(k, uint64(c.Weight), 1, 0)
 		t.add(k, 0, 0, uint64(c.Weight))
@@ -278,12 +285,11 @@ func (t *Table) Answer(k Key, at int64, w uint32, create bool, max, maxPassive i
 // (a tenth of the window), not per record.
 func (t *Table) Expire(cutoff, now int64) {
 	t.LastSweep = now
-	t.openBits = [16]uint64{}
+	t.openCount = [openCounters]uint8{}
 	t.contacts.deleteWhere(func(k Key, c *Contact) bool {
 		if c.Last >= cutoff {
 			if c.State == Pending || c.State == Counted {
-				b := k.bit()
-				t.openBits[b/64] |= 1 << (b % 64)
+				t.opened(k) // an entry offered twice counts twice: harmless
 			}
 			return false
 		}
@@ -301,6 +307,21 @@ func (t *Table) Expire(cutoff, now int64) {
 		}
 		return true
 	})
+}
+
+// opened counts an open attempt to k in the filter.
+func (t *Table) opened(k Key) {
+	if b := k.bit(); t.openCount[b] < 255 {
+		t.openCount[b]++
+	}
+}
+
+// closed uncounts an attempt to k that is answered; a saturated counter
+// is left for Expire to recount.
+func (t *Table) closed(k Key) {
+	if b := k.bit(); t.openCount[b] > 0 && t.openCount[b] < 255 {
+		t.openCount[b]--
+	}
 }
 
 // Contacts calls fn for every contact, in no particular order.

@@ -183,3 +183,50 @@ func TestAnswerAfterExpireRebuild(t *testing.T) {
 		t.Fatalf("after Answer: %+v, open %d; want %+v, 0", got, tb.Open(), want)
 	}
 }
+
+// TestOpenFilter: answering an attempt uncounts it from the filter, but
+// never hides another open attempt sharing its counter, even past the
+// counter's saturation; Expire recounts.
+func TestOpenFilter(t *testing.T) {
+	// Keys sharing one counter.
+	var same []Key
+	for i := 0; len(same) < 300; i++ {
+		k := Key{Addr: ipkey.From(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})), Port: 443, Proto: 6}
+		if k.bit() == key(0, 443, 6).bit() {
+			same = append(same, k)
+		}
+	}
+	tb := NewTable()
+	for _, k := range same {
+		tb.Attempt(k, 1, 1, 40000, 60, 1000)
+	}
+	// Answer all but the last: each must still find its contact.
+	for _, k := range same[:len(same)-1] {
+		tb.Answer(k, 2, 1, false, 1000, 500)
+	}
+	if tb.Open() != 1 {
+		t.Fatalf("Open() = %d after answering all attempts but one, want 1", tb.Open())
+	}
+	last := same[len(same)-1]
+	tb.Answer(last, 2, 1, false, 1000, 500)
+	if tb.Open() != 0 {
+		t.Fatalf("the last attempt, behind a saturated counter, was not answered")
+	}
+	// Below saturation, counters go back to zero as attempts are answered.
+	tb.Expire(0, 3) // recounts: nothing open
+	if c := tb.openCount[last.bit()]; c != 0 {
+		t.Fatalf("counter after Expire with nothing open = %d, want 0", c)
+	}
+	tb.Attempt(key(100000, 22, 6), 4, 1, 1, 1, 1000)
+	tb.Attempt(key(100001, 22, 6), 4, 1, 1, 1, 1000)
+	tb.Answer(key(100000, 22, 6), 5, 1, false, 1000, 500)
+	if c := tb.openCount[key(100001, 22, 6).bit()]; c == 0 {
+		t.Fatalf("open attempt hidden by the filter")
+	}
+	tb.Answer(key(100001, 22, 6), 5, 1, false, 1000, 500)
+	for i, c := range tb.openCount {
+		if c != 0 {
+			t.Fatalf("counter %d = %d with no attempt open", i, c)
+		}
+	}
+}

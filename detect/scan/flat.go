@@ -37,10 +37,10 @@ type slot[K comparable, V any] struct {
 }
 
 // Table sizes: at most 3/4 full, so a probe is 1.5 slots on average for a
-// hit; the smallest table has 8 slots (a contact table of 8 slots is
-// 512 bytes).
+// hit; the smallest table has 4 slots (256 bytes of contacts): most
+// addresses talk to a handful of peers.
 const (
-	minSlots  = 8
+	minSlots  = 4
 	loadNum   = 3
 	loadDenom = 4
 )

@@ -130,15 +130,16 @@ type Table struct {
 	// Counters go down as attempts are answered, so that the packets of a
 	// connection after its handshake pass through: a bit set that was only
 	// cleared at Expire let 12 % of the replay's records look up contacts
-	// answered long before (BenchmarkReplay, November 2026). A counter that
-	// reached 255 stays there until Expire recounts.
-	openCount [openCounters]uint8
+	// answered long before (BenchmarkReplay, November 2026). The counters
+	// are 4 bits, two to a byte; one that reached 15 stays there until
+	// Expire recounts.
+	openCount [openCounters / 2]uint8
 	// LastSweep is when Expire last ran, for the caller's sweep schedule.
 	LastSweep int64
 }
 
-// openCounters is the size of Table.openCount: 512 bytes, a false positive
-// rate of n/512 for n open attempts.
+// openCounters is the number of counters in Table.openCount: 256 bytes, a
+// false positive rate of n/512 for n open attempts.
 const openCounters = 512
 
 // NewTable returns an empty table.
@@ -166,7 +167,7 @@ func (t *Table) Reset() {
 	t.horiz.clear()
 	t.vert.clear()
 	t.passive, t.open = 0, 0
-	t.openCount = [openCounters]uint8{}
+	t.openCount = [openCounters / 2]uint8{}
 	t.LastSweep = 0
 }
 
@@ -246,7 +247,7 @@ func (t *Table) hostCounter(a ipkey.Key) *Counter {
 // of every packet of an established connection.
 func (t *Table) Answer(k Key, at int64, w uint32, create bool, max, maxPassive int) {
 	if !create {
-		if t.open == 0 || t.openCount[k.bit()] == 0 {
+		if t.open == 0 || t.openCounter(k.bit()) == 0 {
 			return
 		}
 	}
@@ -285,7 +286,7 @@ func (t *Table) Answer(k Key, at int64, w uint32, create bool, max, maxPassive i
 // (a tenth of the window), not per record.
 func (t *Table) Expire(cutoff, now int64) {
 	t.LastSweep = now
-	t.openCount = [openCounters]uint8{}
+	t.openCount = [openCounters / 2]uint8{}
 	t.contacts.deleteWhere(func(k Key, c *Contact) bool {
 		if c.Last >= cutoff {
 			if c.State == Pending || c.State == Counted {
@@ -309,18 +310,21 @@ func (t *Table) Expire(cutoff, now int64) {
 	})
 }
 
+// openCounter returns counter b of the filter.
+func (t *Table) openCounter(b uint) uint8 { return t.openCount[b/2] >> (b % 2 * 4) & 15 }
+
 // opened counts an open attempt to k in the filter.
 func (t *Table) opened(k Key) {
-	if b := k.bit(); t.openCount[b] < 255 {
-		t.openCount[b]++
+	if b := k.bit(); t.openCounter(b) < 15 {
+		t.openCount[b/2] += 1 << (b % 2 * 4)
 	}
 }
 
 // closed uncounts an attempt to k that is answered; a saturated counter
 // is left for Expire to recount.
 func (t *Table) closed(k Key) {
-	if b := k.bit(); t.openCount[b] > 0 && t.openCount[b] < 255 {
-		t.openCount[b]--
+	if b := k.bit(); t.openCounter(b)-1 < 14 { // 1 to 14
+		t.openCount[b/2] -= 1 << (b % 2 * 4)
 	}
 }
 

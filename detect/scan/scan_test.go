@@ -186,7 +186,8 @@ func TestAnswerAfterExpireRebuild(t *testing.T) {
 
 // TestOpenFilter: answering an attempt uncounts it from the filter, but
 // never hides another open attempt sharing its counter, even past the
-// counter's saturation; Expire recounts.
+// counter's saturation (at 15); Expire recounts. The two counters of a byte
+// do not disturb each other.
 func TestOpenFilter(t *testing.T) {
 	// Keys sharing one counter.
 	var same []Key
@@ -196,9 +197,24 @@ func TestOpenFilter(t *testing.T) {
 			same = append(same, k)
 		}
 	}
+	// And one key on the other half of the same byte.
+	var other Key
+	for i := 0; ; i++ {
+		if other = key(i, 80, 6); other.bit() == same[0].bit()^1 {
+			break
+		}
+	}
 	tb := NewTable()
 	for _, k := range same {
 		tb.Attempt(k, 1, 1, 40000, 60, 1000)
+	}
+	tb.Attempt(other, 1, 1, 40000, 60, 1000)
+	if got := [2]uint8{tb.openCounter(same[0].bit()), tb.openCounter(other.bit())}; got != [2]uint8{15, 1} {
+		t.Fatalf("counters = %v, want [15 1]", got)
+	}
+	tb.Answer(other, 2, 1, false, 1000, 500)
+	if got := [2]uint8{tb.openCounter(same[0].bit()), tb.openCounter(other.bit())}; got != [2]uint8{15, 0} {
+		t.Fatalf("counters after answering the other key = %v, want [15 0]", got)
 	}
 	// Answer all but the last: each must still find its contact.
 	for _, k := range same[:len(same)-1] {
@@ -214,18 +230,18 @@ func TestOpenFilter(t *testing.T) {
 	}
 	// Below saturation, counters go back to zero as attempts are answered.
 	tb.Expire(0, 3) // recounts: nothing open
-	if c := tb.openCount[last.bit()]; c != 0 {
+	if c := tb.openCounter(last.bit()); c != 0 {
 		t.Fatalf("counter after Expire with nothing open = %d, want 0", c)
 	}
 	tb.Attempt(key(100000, 22, 6), 4, 1, 1, 1, 1000)
 	tb.Attempt(key(100001, 22, 6), 4, 1, 1, 1, 1000)
 	tb.Answer(key(100000, 22, 6), 5, 1, false, 1000, 500)
-	if c := tb.openCount[key(100001, 22, 6).bit()]; c == 0 {
+	if c := tb.openCounter(key(100001, 22, 6).bit()); c == 0 {
 		t.Fatalf("open attempt hidden by the filter")
 	}
 	tb.Answer(key(100001, 22, 6), 5, 1, false, 1000, 500)
-	for i, c := range tb.openCount {
-		if c != 0 {
+	for i := range uint(openCounters) {
+		if c := tb.openCounter(i); c != 0 {
 			t.Fatalf("counter %d = %d with no attempt open", i, c)
 		}
 	}

@@ -183,11 +183,12 @@ func benchAbuseguard(b *testing.B, path string, inMemory bool) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu := startCPU(b)
+	var f pcapfile.Frame
 	for range b.N {
-		f, err := r.Next()
+		err := r.NextFrame(&f)
 		if err == io.EOF {
 			r = s.reader()
-			f, err = r.Next()
+			err = r.NextFrame(&f)
 		}
 		if err != nil {
 			b.Fatal(err)
@@ -210,11 +211,12 @@ func benchRead(b *testing.B, path string) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu := startCPU(b)
+	var f pcapfile.Frame
 	for range b.N {
-		f, err := r.Next()
+		err := r.NextFrame(&f)
 		if err == io.EOF {
 			r = s.reader()
-			f, err = r.Next()
+			err = r.NextFrame(&f)
 		}
 		if err != nil {
 			b.Fatal(err)

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"cmp"
+	"math"
 	"slices"
 	"time"
 
@@ -227,6 +228,9 @@ type pendingAttempt struct {
 type pendingQueue struct {
 	buf     []pendingAttempt
 	head, n int
+	// headDue is the head's due time, math.MaxInt64 when empty: the one
+	// comparison every record makes (promoteDue), without reading buf.
+	headDue int64
 }
 
 func (q *pendingQueue) push(p pendingAttempt) {
@@ -238,6 +242,9 @@ func (q *pendingQueue) push(p pendingAttempt) {
 		q.buf, q.head = nb, 0
 	}
 	q.buf[(q.head+q.n)%len(q.buf)] = p
+	if q.n == 0 {
+		q.headDue = p.due
+	}
 	q.n++
 }
 
@@ -245,10 +252,14 @@ func (q *pendingQueue) pop() pendingAttempt {
 	p := q.buf[q.head]
 	q.head = (q.head + 1) % len(q.buf)
 	q.n--
+	q.headDue = math.MaxInt64
+	if q.n > 0 {
+		q.headDue = q.buf[q.head].due
+	}
 	return p
 }
 
-func (q *pendingQueue) clear() { q.head, q.n = 0, 0 }
+func (q *pendingQueue) clear() { q.head, q.n, q.headDue = 0, 0, math.MaxInt64 }
 
 // schedule queues an attempt to be counted when its grace period is over;
 // at the cap, the oldest is judged early instead (and counted as such).
@@ -266,7 +277,7 @@ func (s *shard) schedule(p pendingAttempt) {
 
 // promoteDue counts the attempts whose grace period is over.
 func (s *shard) promoteDue() {
-	for s.pending.n > 0 && s.pending.buf[s.pending.head].due <= s.now {
+	for s.pending.headDue <= s.now && s.pending.n > 0 { // now may be MaxInt64 too
 		s.promote(s.pending.pop())
 	}
 }
@@ -436,5 +447,5 @@ func (s *shard) evalScan(n *addrNode, lim *limits) {
 
 // meanSize is the mean IP length per packet of r, for the evidence.
 func meanSize(r *flow.Record) uint16 {
-	return uint16(min(r.Bytes/max(r.Packets, 1), 65535))
+	return uint16(min(perPacket(r), 65535))
 }

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"math"
 	"sync/atomic"
 
 	"abuseguard/detect/ipkey"
@@ -80,9 +81,10 @@ type addrState struct {
 func newShard(id int, e *Engine) *shard {
 	return &shard{
 		id: id, e: e, cfg: &e.cfg,
-		addrs: newLRU[ipkey.Key, addrState](e.perShard(e.cfg.MaxAddresses), ipkey.Key.Hash),
-		srcs:  newLRU[srcKey, srcState](e.perShard(e.cfg.MaxSources), srcKey.hash),
-		ring:  newSampleRing(e.cfg.SampleRing, e.cfg.Snaplen),
+		addrs:   newLRU[ipkey.Key, addrState](e.perShard(e.cfg.MaxAddresses), ipkey.Key.Hash),
+		srcs:    newLRU[srcKey, srcState](e.perShard(e.cfg.MaxSources), srcKey.hash),
+		ring:    newSampleRing(e.cfg.SampleRing, e.cfg.Snaplen),
+		pending: pendingQueue{headDue: math.MaxInt64},
 	}
 }
 

@@ -1,25 +1,25 @@
 package detect
 
+import "abuseguard/detect/flat"
+
 // lru is a bounded table of per-key state in least-recently-active order.
 // Values live in fixed chunks so that a *V stays valid while the table
-// grows, and the key map holds slot numbers, not pointers, so the garbage
+// grows, and the key index holds slot numbers, not pointers, so the garbage
 // collector does not scan it. Freed slots keep their value for reuse: a
 // value type can keep its maps and clear them on reuse (see addrState.reset).
+//
+// The index is an open-addressing table (flat): a lookup is one cache miss
+// for a key that has left the cache, where a Go map of 100 000 addresses
+// cost three or four (in front of it, a direct-mapped cache of slots hid
+// that for the busiest addresses only). Its hash is keyed: addresses are
+// chosen by whoever sends traffic to customer space.
 //
 // Slot numbers and generations let other structures (the pending attempts
 // queue) refer to a slot and notice when it has been freed and reused.
 // An lru is owned by one shard and not safe for concurrent use.
 type lru[K comparable, V any] struct {
-	idx map[K]int32
-	// cache maps a key's hash to its slot+1 (0: empty), direct-mapped, in
-	// front of idx. A hosting provider's traffic is mostly its few busy
-	// servers, while background scanning of the whole customer space keeps
-	// idx large (131 072 addresses in the mixed benchmark, 8 MB): lookups
-	// there missed the CPU cache and were a fifth of the engine's time. The
-	// 32 kB cache stays in it. Entries are checked against the node's key,
-	// so stale ones are harmless.
-	cache  []int32
-	hash   func(K) uint64
+	idx    flat.Table[K, int32]
+	hash   func(K) uint64 // keyed, see flat.Hash2
 	chunks [][]lruNode[K, V]
 	free   []int32
 	used   int32 // slots ever handed out
@@ -42,29 +42,24 @@ const lruChunk = 1024
 // touchGranularity is how stale a node's position may get (event time).
 const touchGranularity = int64(1e9)
 
-const lruCache = 8192 // entries, a power of two
-
 func newLRU[K comparable, V any](max int, hash func(K) uint64) *lru[K, V] {
-	return &lru[K, V]{idx: make(map[K]int32), cache: make([]int32, lruCache), hash: hash, head: -1, tail: -1, max: max}
+	return &lru[K, V]{idx: flat.New[K, int32](hash), hash: hash, head: -1, tail: -1, max: max}
 }
 
-func (l *lru[K, V]) len() int { return len(l.idx) }
+func (l *lru[K, V]) len() int { return l.idx.Len() }
 
-func (l *lru[K, V]) full() bool { return len(l.idx) >= l.max }
+func (l *lru[K, V]) full() bool { return l.idx.Len() >= l.max }
 
 func (l *lru[K, V]) node(i int32) *lruNode[K, V] { return &l.chunks[i/lruChunk][i%lruChunk] }
 
 // get returns the slot of k, or -1.
-func (l *lru[K, V]) get(k K) int32 {
-	h := l.hash(k) >> 40 & (lruCache - 1) // high bits: the low ones chose the shard
-	if c := l.cache[h] - 1; c >= 0 {
-		if n := l.node(c); n.live && n.key == k {
-			return c
-		}
-	}
-	if i, ok := l.idx[k]; ok {
-		l.cache[h] = i + 1
-		return i
+func (l *lru[K, V]) get(k K) int32 { return l.getHashed(k, l.hash(k)) }
+
+// getHashed is get for a caller that computed l.hash(k) itself, in code
+// the compiler inlines (l.hash is a function value).
+func (l *lru[K, V]) getHashed(k K, h uint64) int32 {
+	if i := l.idx.Find(k, h); i != nil {
+		return *i
 	}
 	return -1
 }
@@ -93,8 +88,7 @@ func (l *lru[K, V]) insert(k K, now int64) int32 {
 		l.tail = i
 	}
 	l.head = i
-	l.idx[k] = i
-	l.cache[l.hash(k)>>40&(lruCache-1)] = i + 1
+	l.idx.Insert(k, l.hash(k), i)
 	return i
 }
 
@@ -124,7 +118,7 @@ func (l *lru[K, V]) touch(i int32, now int64) {
 func (l *lru[K, V]) remove(i int32) {
 	n := l.node(i)
 	l.unlink(i)
-	delete(l.idx, n.key)
+	l.idx.Delete(n.key, l.hash(n.key))
 	n.live = false
 	n.gen++
 	l.free = append(l.free, i)

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"abuseguard/detect/flat"
 	"cmp"
 	"slices"
 	"time"
@@ -170,8 +171,15 @@ const (
 	keySpoofed uint8 = 0x80
 )
 
+// hash picks k's shard: the same in every run.
 func (k srcKey) hash() uint64 {
 	return ipkey.Mix(k.a.Hash() ^ ipkey.Mix(k.b) ^ uint64(k.kind))
+}
+
+// indexHash is k's keyed hash in its shard's index. b is at most 48 bits
+// (a MAC, an interface index), so kind above it cannot cancel it out.
+func (k srcKey) indexHash() uint64 {
+	return flat.Hash3(k.a.Hi, k.a.Lo, k.b^uint64(k.kind)<<56)
 }
 
 // sourceKey returns the misconfiguration key of r, whose source class is cs.

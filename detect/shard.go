@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"abuseguard/detect/flat"
 	"math"
 	"sync/atomic"
 
@@ -81,12 +82,16 @@ type addrState struct {
 func newShard(id int, e *Engine) *shard {
 	return &shard{
 		id: id, e: e, cfg: &e.cfg,
-		addrs:   newLRU[ipkey.Key, addrState](e.perShard(e.cfg.MaxAddresses), ipkey.Key.Hash),
-		srcs:    newLRU[srcKey, srcState](e.perShard(e.cfg.MaxSources), srcKey.hash),
+		addrs:   newLRU[ipkey.Key, addrState](e.perShard(e.cfg.MaxAddresses), addrHash),
+		srcs:    newLRU[srcKey, srcState](e.perShard(e.cfg.MaxSources), srcKey.indexHash),
 		ring:    newSampleRing(e.cfg.SampleRing, e.cfg.Snaplen),
 		pending: pendingQueue{headDue: math.MaxInt64},
 	}
 }
+
+// addrHash is the keyed hash of the address index (not ipkey.Key.Hash,
+// which picks shards and must be the same in every run).
+func addrHash(k ipkey.Key) uint64 { return flat.Hash2(k.Hi, k.Lo) }
 
 // perShard splits a total cap among the shards, rounding up.
 func (e *Engine) perShard(total int) int {
@@ -246,7 +251,7 @@ func (s *shard) expireIdle() {
 // address returns the state of customer address k, creating it (and
 // evicting the least recently active address when the shard is full).
 func (s *shard) address(k ipkey.Key, c flow.Class) (int32, *lruNode[ipkey.Key, addrState]) {
-	if i := s.addrs.get(k); i >= 0 {
+	if i := s.addrs.getHashed(k, addrHash(k)); i >= 0 {
 		n := s.addrs.node(i)
 		if n.v.epoch != s.epoch || n.v.group != c.Group {
 			// Stale after a time reset, or moved to another host group by an

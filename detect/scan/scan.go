@@ -21,7 +21,10 @@
 // not allocate; the caller bounds it with the max arguments.
 package scan
 
-import "abuseguard/detect/ipkey"
+import (
+	"abuseguard/detect/flat"
+	"abuseguard/detect/ipkey"
+)
 
 // Key identifies a contact: the remote address, protocol and remote port
 // (ICMP: type<<8|code of the echo request). 24 bytes and pointer-free (see
@@ -118,9 +121,9 @@ const (
 
 // Table is the contact table of one customer address.
 type Table struct {
-	contacts flat[Key, Contact]
-	horiz    flat[Service, Counter]
-	vert     flat[ipkey.Key, Counter]
+	contacts flat.Table[Key, Contact]
+	horiz    flat.Table[Service, Counter]
+	vert     flat.Table[ipkey.Key, Counter]
 	passive  int // contacts with Passive set
 	open     int // contacts Pending or Counted
 	// openCount is a counting filter of the keys of open attempts: most
@@ -144,13 +147,15 @@ const openCounters = 512
 
 // NewTable returns an empty table.
 func NewTable() *Table {
-	t := &Table{}
-	t.contacts.fn, t.horiz.fn, t.vert.fn = hashKey, hashService, hashAddr
-	return t
+	return &Table{
+		contacts: flat.New[Key, Contact](hashKey),
+		horiz:    flat.New[Service, Counter](hashService),
+		vert:     flat.New[ipkey.Key, Counter](hashAddr),
+	}
 }
 
 // Len returns the number of contacts.
-func (t *Table) Len() int { return t.contacts.len() }
+func (t *Table) Len() int { return t.contacts.Len() }
 
 // Open returns the number of attempts not answered yet, counted or not.
 func (t *Table) Open() int { return t.open }
@@ -163,9 +168,9 @@ const refresh = int64(1e9)
 
 // Reset empties the table, keeping its memory.
 func (t *Table) Reset() {
-	t.contacts.clear()
-	t.horiz.clear()
-	t.vert.clear()
+	t.contacts.Clear()
+	t.horiz.Clear()
+	t.vert.Clear()
 	t.passive, t.open = 0, 0
 	t.openCount = [openCounters / 2]uint8{}
 	t.LastSweep = 0
@@ -175,12 +180,12 @@ func (t *Table) Reset() {
 // the contact as Pending when it is new. max bounds the table.
 func (t *Table) Attempt(k Key, at int64, w uint32, srcPort, size uint16, max int) Result {
 	h := hashKey(k)
-	c := t.contacts.find(k, h)
+	c := t.contacts.Find(k, h)
 	if c == nil {
-		if t.contacts.len() >= max {
+		if t.contacts.Len() >= max {
 			return Full
 		}
-		t.contacts.insert(k, h, Contact{First: at, Last: at, Weight: w, SrcPort: srcPort, Size: size, State: Pending})
+		t.contacts.Insert(k, h, Contact{First: at, Last: at, Weight: w, SrcPort: srcPort, Size: size, State: Pending})
 		t.open++
 		t.opened(k)
 		return New
@@ -199,7 +204,7 @@ func (t *Table) Attempt(k Key, at int64, w uint32, srcPort, size uint16, max int
 // service and host as they are now. ok is false when there was nothing to
 // promote.
 func (t *Table) Promote(k Key, cutoff int64) (c Contact, h, v Counter, ok bool) {
-	p := t.contacts.find(k, hashKey(k))
+	p := t.contacts.Find(k, hashKey(k))
 	if p == nil || p.State != Pending || p.Last < cutoff {
 		if p != nil {
 			c = *p
@@ -224,19 +229,19 @@ func (t *Table) Promote(k Key, cutoff int64) (c Contact, h, v Counter, ok bool) 
 // serviceCounter returns the counter of sv, adding a zero one.
 func (t *Table) serviceCounter(sv Service) *Counter {
 	h := hashService(sv)
-	if c := t.horiz.find(sv, h); c != nil {
+	if c := t.horiz.Find(sv, h); c != nil {
 		return c
 	}
-	return t.horiz.insert(sv, h, Counter{})
+	return t.horiz.Insert(sv, h, Counter{})
 }
 
 // hostCounter returns the counter of remote host a, adding a zero one.
 func (t *Table) hostCounter(a ipkey.Key) *Counter {
 	h := hashAddr(a)
-	if c := t.vert.find(a, h); c != nil {
+	if c := t.vert.Find(a, h); c != nil {
 		return c
 	}
-	return t.vert.insert(a, h, Counter{})
+	return t.vert.Insert(a, h, Counter{})
 }
 
 // Answer marks k answered (or established) at time at. When k is unknown and
@@ -252,12 +257,12 @@ func (t *Table) Answer(k Key, at int64, w uint32, create bool, max, maxPassive i
 		}
 	}
 	h := hashKey(k)
-	c := t.contacts.find(k, h)
+	c := t.contacts.Find(k, h)
 	if c == nil {
-		if !create || t.contacts.len() >= max || t.passive >= maxPassive {
+		if !create || t.contacts.Len() >= max || t.passive >= maxPassive {
 			return
 		}
-		t.contacts.insert(k, h, Contact{First: at, Last: at, Weight: w, State: Done, Passive: true})
+		t.contacts.Insert(k, h, Contact{First: at, Last: at, Weight: w, State: Done, Passive: true})
 		t.passive++
 		t.add(k, 0, 0, uint64(w))
 		return
@@ -287,7 +292,7 @@ func (t *Table) Answer(k Key, at int64, w uint32, create bool, max, maxPassive i
 func (t *Table) Expire(cutoff, now int64) {
 	t.LastSweep = now
 	t.openCount = [openCounters / 2]uint8{}
-	t.contacts.deleteWhere(func(k Key, c *Contact) bool {
+	t.contacts.DeleteWhere(func(k Key, c *Contact) bool {
 		if c.Last >= cutoff {
 			if c.State == Pending || c.State == Counted {
 				t.opened(k) // an entry offered twice counts twice: harmless
@@ -330,12 +335,12 @@ func (t *Table) closed(k Key) {
 
 // Contacts calls fn for every contact, in no particular order.
 func (t *Table) Contacts(fn func(Key, Contact)) {
-	t.contacts.each(func(k Key, c *Contact) { fn(k, *c) })
+	t.contacts.Each(func(k Key, c *Contact) { fn(k, *c) })
 }
 
 // Service returns the counter of service sv.
 func (t *Table) Service(sv Service) Counter {
-	if c := t.horiz.find(sv, hashService(sv)); c != nil {
+	if c := t.horiz.Find(sv, hashService(sv)); c != nil {
 		return *c
 	}
 	return Counter{}
@@ -343,7 +348,7 @@ func (t *Table) Service(sv Service) Counter {
 
 // Host returns the counter of remote host a.
 func (t *Table) Host(a ipkey.Key) Counter {
-	if c := t.vert.find(a, hashAddr(a)); c != nil {
+	if c := t.vert.Find(a, hashAddr(a)); c != nil {
 		return *c
 	}
 	return Counter{}
@@ -365,22 +370,22 @@ func (t *Table) add(k Key, open uint64, seen uint32, done uint64) {
 func (t *Table) sub(k Key, open uint64, seen uint32, done uint64) {
 	sv := k.Service()
 	hh := hashService(sv)
-	if h := t.horiz.find(sv, hh); h != nil {
+	if h := t.horiz.Find(sv, hh); h != nil {
 		h.Open -= open
 		h.Seen -= seen
 		h.Done -= done
 		if *h == (Counter{}) {
-			t.horiz.delete(sv, hh)
+			t.horiz.Delete(sv, hh)
 		}
 	}
 	if vertical(k.Proto) {
 		hv := hashAddr(k.Addr)
-		if v := t.vert.find(k.Addr, hv); v != nil {
+		if v := t.vert.Find(k.Addr, hv); v != nil {
 			v.Open -= open
 			v.Seen -= seen
 			v.Done -= done
 			if *v == (Counter{}) {
-				t.vert.delete(k.Addr, hv)
+				t.vert.Delete(k.Addr, hv)
 			}
 		}
 	}
@@ -396,3 +401,13 @@ func maxInt64(a, b int64) int64 {
 	}
 	return b
 }
+
+// Hashes of the three key types, keyed (see flat).
+
+func hashKey(k Key) uint64 {
+	return flat.Hash3(k.Addr.Hi, k.Addr.Lo, uint64(k.Port)<<8|uint64(k.Proto))
+}
+
+func hashService(s Service) uint64 { return flat.Hash2(uint64(s), 0) }
+
+func hashAddr(a ipkey.Key) uint64 { return flat.Hash2(a.Hi, a.Lo) }

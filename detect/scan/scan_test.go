@@ -92,9 +92,9 @@ func TestExpire(t *testing.T) {
 		t.Fatalf("Len() = %d, LastSweep = %d; want 3, 50", tb.Len(), tb.LastSweep)
 	}
 	tb.Expire(1000, 1000)
-	if tb.Len() != 0 || tb.horiz.len() != 0 || tb.vert.len() != 0 || tb.passive != 0 || tb.Open() != 0 {
+	if tb.Len() != 0 || tb.horiz.Len() != 0 || tb.vert.Len() != 0 || tb.passive != 0 || tb.Open() != 0 {
 		t.Fatalf("table not empty after expiring all: %d contacts, %d services, %d hosts, %d passive",
-			tb.Len(), tb.horiz.len(), tb.vert.len(), tb.passive)
+			tb.Len(), tb.horiz.Len(), tb.vert.Len(), tb.passive)
 	}
 }
 

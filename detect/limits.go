@@ -104,6 +104,12 @@ func (r *rateLimits) crossed(pkts, bytes uint64, observed, minObserved uint32) (
 	return r.pkts > 0 && pkts >= r.pkts, r.bytes > 0 && bytes >= r.bytes
 }
 
+// crossedAny reports whether crossed would report either.
+func (r *rateLimits) crossedAny(pkts, bytes uint64, observed, minObserved uint32) bool {
+	pps, bps := r.crossed(pkts, bytes, observed, minObserved)
+	return pps || bps
+}
+
 // threshold maps a configured threshold to the compiled one: negative
 // (disabled) to 0.
 func threshold(v int64) uint64 {

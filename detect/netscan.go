@@ -201,8 +201,18 @@ func (s *shard) scanIn(n *addrNode, r *flow.Record, src ipkey.Key, t int64, lim 
 }
 
 // scanTable returns the address's contact table, creating it, and expires
-// old contacts every quarter window.
+// old contacts every sweep period (a tenth of the window).
 func (s *shard) scanTable(v *addrState, lim *limits) *scan.Table {
+	// Inlined: the table exists and was swept less than a period ago. (A
+	// difference that overflows is negative, so huge unsigned, and takes
+	// the slow path, which saturates.)
+	if t := v.scan; t != nil && uint64(s.now-t.LastSweep) < uint64(lim.scanSweep) {
+		return t
+	}
+	return s.scanTableSlow(v, lim)
+}
+
+func (s *shard) scanTableSlow(v *addrState, lim *limits) *scan.Table {
 	if v.scan == nil {
 		v.scan = scan.NewTable()
 		v.scan.LastSweep = s.now
@@ -275,8 +285,15 @@ func (s *shard) schedule(p pendingAttempt) {
 	s.pending.push(p)
 }
 
-// promoteDue counts the attempts whose grace period is over.
+// promoteDue counts the attempts whose grace period is over. Inlined: for
+// most records none is.
 func (s *shard) promoteDue() {
+	if s.pending.headDue <= s.now {
+		s.promoteDueSlow()
+	}
+}
+
+func (s *shard) promoteDueSlow() {
 	for s.pending.headDue <= s.now && s.pending.n > 0 { // now may be MaxInt64 too
 		s.promote(s.pending.pop())
 	}

@@ -127,6 +127,17 @@ func (s *shard) handle(r *flow.Record, m *meta, roles uint8) {
 // lateReset consecutive records older than the longest window mean the
 // clock is what is wrong: it is reset to t.
 func (s *shard) advance(t int64) {
+	// Inlined: most records are at or after now and before the next
+	// housekeeping. (Before the first record now and nextHK are both 0:
+	// no t passes.)
+	if t >= s.now && t < s.nextHK {
+		s.now, s.late = t, 0
+		return
+	}
+	s.advanceSlow(t)
+}
+
+func (s *shard) advanceSlow(t int64) {
 	switch {
 	case !s.started:
 		s.started, s.now = true, t

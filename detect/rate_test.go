@@ -416,3 +416,27 @@ func TestBackscatterNotPacketLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestBackscatterKinds: which outgoing records count as replies, for every
+// TCP flag combination and ICMP/ICMPv6 type.
+func TestBackscatterKinds(t *testing.T) {
+	e, _ := newEngine(t, testConfig())
+	for f := range 256 {
+		r := flow.Record{Proto: flow.ProtoTCP, TCPFlags: uint8(f)}
+		synAck := f&int(flow.TCPSyn) != 0 && f&int(flow.TCPAck) != 0 && f&int(flow.TCPPsh|flow.TCPFin) == 0
+		if got, want := e.backscatter(&r), f&int(flow.TCPRst) != 0 || synAck; got != want {
+			t.Fatalf("TCP flags %#x: backscatter %v, want %v", f, got, want)
+		}
+	}
+	for typ := range 256 {
+		r := flow.Record{Proto: flow.ProtoICMP, DstPort: uint16(typ) << 8}
+		want := typ == 0 || typ == 3 || typ == 4 || typ == 5 || typ == 11 || typ == 12
+		if got := e.backscatter(&r); got != want {
+			t.Fatalf("ICMP type %d: backscatter %v, want %v", typ, got, want)
+		}
+		r.Proto = flow.ProtoICMPv6
+		if got, want := e.backscatter(&r), typ < 128 || typ == 129; got != want {
+			t.Fatalf("ICMPv6 type %d: backscatter %v, want %v", typ, got, want)
+		}
+	}
+}

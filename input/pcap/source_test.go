@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -305,5 +306,52 @@ func TestConfigurationValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Fatalf("Validate() = %v, want a complaint about %s", err, w)
 		}
+	}
+}
+
+// TestReusedBatchSlots: Source reuses its batch's record slots without
+// zeroing them, so packet records read after flow records (which set
+// exporter, interfaces, direction, sampling) must carry nothing of those:
+// they equal what a fresh Source reads. flow.Record's fields are counted so
+// that a new one is not forgotten in Source.frame's reset.
+func TestReusedBatchSlots(t *testing.T) {
+	if n := reflect.TypeFor[flow.Record]().NumField(); n != 20 {
+		t.Fatalf("flow.Record has %d fields, not 20: check that Source.frame sets or DecodePayload resets the new ones, then update this test", n)
+	}
+	var frames []pktgen.Timed
+	for i := range 3000 {
+		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}), uint16(1024+i))
+		dst := netip.MustParseAddrPort("198.51.100.9:443")
+		f := pktgen.TCP(src, dst, flow.TCPAck, i%200)
+		if i%3 == 0 {
+			f = pktgen.UDP(dst, src, i%100)
+		}
+		frames = append(frames, pktgen.Timed{Time: int64(i) * 1000, Frame: f})
+	}
+	packets := pktgen.Capture(t, flow.LinkTypeEthernet, frames)
+	cfg := pcap.DefaultConfiguration()
+	cfg.BatchSize = 64
+	src, err := pcap.NewSource(cfg, pcap.Dependencies{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flows := 0
+	for _, p := range flowCaptures(t) {
+		st, err := src.ReadFile(context.Background(), p, func([]flow.Record) {})
+		if err != nil {
+			t.Fatalf("ReadFile(%s): %v", p, err)
+		}
+		flows += int(st.Flows)
+	}
+	if flows < 2*cfg.BatchSize {
+		t.Fatalf("%d flow records read first, want two batches' worth (%d) to dirty every slot", flows, 2*cfg.BatchSize)
+	}
+	var got []flow.Record
+	if _, err := src.ReadFile(context.Background(), packets, collect(&got)); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := readAll(t, cfg, packets)
+	if diff := cmp.Diff(got, want, cmpAddr); diff != "" {
+		t.Fatalf("records after flow records (-got, +want):\n%s", diff)
 	}
 }

@@ -118,6 +118,12 @@ func Open(ctx context.Context, log *slog.Logger, path string, channels []string)
 	// (32 MiB), a backstop: the checkpointer does it in the background.
 	wq.Add("_pragma", "cache_size(-65536)")
 	wq.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walBackstopPages))
+	// SQLite reuses the WAL file from its start once a checkpoint has
+	// copied all of it, but never shrinks it: a burst, or a reader holding
+	// a snapshot while the checkpoints could not finish, would leave it at
+	// its largest for good. The writer truncates it to this size when it
+	// starts it over.
+	wq.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walBackstopPages*4096))
 	write, err := sql.Open("sqlite", "file:"+path+"?"+wq.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -203,12 +209,20 @@ func (s *Store) readOne(ctx context.Context, fn func(r *session) error) error {
 	return fn(r)
 }
 
-// Close closes the database.
+// Close closes the database, waiting for the transactions in progress. It
+// may be called again; a read or write after it fails instead of waiting.
 func (s *Store) Close() error {
 	var rerrs []error
+	rs := make([]*session, 0, readSessions)
 	for range readSessions {
 		r := <-s.readers
 		rerrs = append(rerrs, r.close())
+		rs = append(rs, r)
+	}
+	// Handed back closed: a later call finds the pool closed and fails
+	// rather than waiting for a session forever (a second Close too).
+	for _, r := range rs {
+		s.readers <- r
 	}
 	s.writeMu.Lock()
 	werr := s.w.close()

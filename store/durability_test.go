@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -321,4 +322,71 @@ func crashChild(path string) {
 		fmt.Printf("acked %d\n", b)
 	}
 	os.Exit(0)
+}
+
+// TestBatchRuns: a change that fails before writing (here on a foreign
+// key, which fails the statement alone) costs no rerun; one that fails
+// after writing makes the batch run again with a savepoint per change, and
+// only its rows are missing.
+func TestBatchRuns(t *testing.T) {
+	ctx := context.Background()
+	s := openInternal(t, filepath.Join(t.TempDir(), "p.db"))
+	boom := errors.New("boom")
+	newCase := func(id, addr string) *abuseguard.Case {
+		return &abuseguard.Case{ID: id, Reason: abuseguard.ReasonNetscan, Address: netip.MustParseAddr(addr),
+			State: abuseguard.CaseOpen, Action: abuseguard.ActionBlock, OpenedAt: time.Unix(1, 0)}
+	}
+	for _, tc := range []struct {
+		name      string
+		failing   func(tx abuseguard.CaseTx) error
+		wantCode  string
+		wantRuns  []int
+		wantCases []string
+	}{
+		{"before writing", func(tx abuseguard.CaseTx) error {
+			return tx.PutDetection(ctx, "AG-NOCASE", &abuseguard.Detection{ID: "d", Kind: abuseguard.ReasonNetscan,
+				Address: netip.MustParseAddr("100.64.0.9"), FirstSeen: time.Unix(1, 0), LastSeen: time.Unix(1, 0)})
+		}, abuseguard.ENOTFOUND, []int{1, 1, 1}, []string{"AG-000001", "AG-000003"}},
+		{"after writing", func(tx abuseguard.CaseTx) error {
+			if err := tx.CreateCase(ctx, newCase("AG-000005", "100.64.0.5")); err != nil {
+				return err
+			}
+			return boom
+		}, abuseguard.EINTERNAL, []int{2, 2, 1}, []string{"AG-000001", "AG-000003", "AG-000004", "AG-000006"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			runs := make([]int, 3)
+			first := map[string]string{"before writing": "AG-000001", "after writing": "AG-000004"}[tc.name]
+			last := map[string]string{"before writing": "AG-000003", "after writing": "AG-000006"}[tc.name]
+			errs, err := s.UpdateBatch(ctx, []func(abuseguard.CaseTx) error{
+				func(tx abuseguard.CaseTx) error {
+					runs[0]++
+					return tx.CreateCase(ctx, newCase(first, "100.64.0."+first[8:]))
+				},
+				func(tx abuseguard.CaseTx) error { runs[1]++; return tc.failing(tx) },
+				func(tx abuseguard.CaseTx) error {
+					runs[2]++
+					return tx.CreateCase(ctx, newCase(last, "100.64.0."+last[8:]))
+				},
+			})
+			if err != nil || errs[0] != nil || errs[1] == nil || abuseguard.ErrorCode(errs[1]) != tc.wantCode || errs[2] != nil {
+				t.Fatalf("UpdateBatch() = %v, %v", errs, err)
+			}
+			if diff := cmp.Diff(runs, tc.wantRuns); diff != "" {
+				t.Errorf("runs of each change (-got, +want):\n%s", diff)
+			}
+			var ids []string
+			s.View(ctx, func(tx abuseguard.CaseTx) error {
+				cs, _, err := tx.FindCases(ctx, abuseguard.CaseFilter{})
+				for _, c := range cs {
+					ids = append(ids, c.ID)
+				}
+				return err
+			})
+			slices.Sort(ids)
+			if diff := cmp.Diff(ids, tc.wantCases); diff != "" {
+				t.Errorf("cases (-got, +want):\n%s", diff)
+			}
+		})
+	}
 }

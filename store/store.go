@@ -296,9 +296,37 @@ func (s *Store) Update(ctx context.Context, fn func(abuseguard.CaseTx) error) er
 }
 
 // UpdateBatch implements abuseguard.CaseStore.
+//
+// The changes run one after the other in one transaction, without a
+// savepoint each: a savepoint copies every page a change touches into the
+// statement journal before the change writes it, 4 KiB a page and about
+// fifteen pages for a new case (a tenth of the writer's time in a burst of
+// new cases, BenchmarkIngest, November 2026). A change that fails before
+// it wrote anything has nothing to take back but the rows it gathered for
+// later (see deferred), which are dropped: that is how changes fail
+// (validation, a conflict found by a read or by an insert that inserted
+// nothing). A change that fails after it wrote can only be undone by a
+// savepoint: the transaction is rolled back and the batch runs again, a
+// savepoint per change, so that the changes up to that one run twice. The
+// functions must allow it (no effect outside tx that a second run would
+// repeat harmfully); it happens only after such a failure.
 func (s *Store) UpdateBatch(ctx context.Context, fns []func(abuseguard.CaseTx) error) ([]error, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	errs, err := s.batch(ctx, fns, false)
+	if errors.Is(err, errNeedSavepoints) {
+		errs, err = s.batch(ctx, fns, true)
+	}
+	return errs, err
+}
+
+// errNeedSavepoints: a change of a batch run without savepoints failed
+// after it wrote.
+var errNeedSavepoints = errors.New("a change failed after writing")
+
+// batch runs fns in one write transaction, each in a savepoint or not
+// (see UpdateBatch), under writeMu.
+func (s *Store) batch(ctx context.Context, fns []func(abuseguard.CaseTx) error, savepoints bool) ([]error, error) {
 	if err := s.w.begin(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return nil, internal("begin write", err)
 	}
@@ -318,21 +346,43 @@ func (s *Store) UpdateBatch(ctx context.Context, fns []func(abuseguard.CaseTx) e
 	for i, fn := range fns {
 		if single {
 			// One change: the transaction itself is the unit.
-			errs[i] = fn(t)
+			if errs[i] = fn(t); t.broken != nil {
+				return nil, internal("write", t.broken)
+			}
 			continue
 		}
-		// Prepared like any statement: parsing them for each of 256
-		// changes cost 9 % of a batch (BenchmarkIngest, November 2026).
-		if _, err := t.exec(ctx, "SAVEPOINT change"); err != nil {
-			return nil, internal("savepoint", err)
+		if savepoints {
+			// Prepared like any statement: parsing them for each of 256
+			// changes cost 9 % of a batch (BenchmarkIngest, November 2026).
+			if _, err := t.exec(ctx, "SAVEPOINT change"); err != nil {
+				return nil, internal("savepoint", err)
+			}
 		}
 		blocks, events, m := t.blocks, t.events, t.def.mark()
-		if errs[i] = fn(t); errs[i] != nil {
-			t.blocks, t.events = blocks, events
-			t.def.rollback(m)
-			if _, err := t.exec(ctx, "ROLLBACK TO change"); err != nil {
-				return nil, internal("rollback to savepoint", err)
+		t.own, t.wrote = m, false
+		errs[i] = fn(t)
+		if t.broken != nil {
+			return nil, internal("write", t.broken)
+		}
+		if errs[i] == nil {
+			if savepoints {
+				if _, err := t.exec(ctx, "RELEASE change"); err != nil {
+					return nil, internal("release savepoint", err)
+				}
 			}
+			continue
+		}
+		t.blocks, t.events = blocks, events
+		if !savepoints {
+			if t.wrote {
+				return nil, errNeedSavepoints
+			}
+			t.def.drop(m)
+			continue
+		}
+		t.def.rollback(m)
+		if _, err := t.exec(ctx, "ROLLBACK TO change"); err != nil {
+			return nil, internal("rollback to savepoint", err)
 		}
 		if _, err := t.exec(ctx, "RELEASE change"); err != nil {
 			return nil, internal("release savepoint", err)

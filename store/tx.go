@@ -3,10 +3,14 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"net/netip"
 	"time"
 
 	"abuseguard"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // tx implements abuseguard.CaseTx on one SQL transaction of a session:
@@ -20,6 +24,14 @@ type tx struct {
 	blocks, events bool
 	// def gathers rows of the append-only tables (write transactions).
 	def deferred
+	// own is def's mark when the running change began; wrote says whether
+	// the change has changed a row (UpdateBatch).
+	own   mark
+	wrote bool
+	// broken is the first write that failed other than on a constraint:
+	// SQLite may have rolled the whole transaction back (disk full, I/O
+	// error), so nothing more is written in it and the batch fails.
+	broken error
 }
 
 var _ abuseguard.CaseTx = (*tx)(nil)
@@ -33,11 +45,26 @@ func (t *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, e
 	if !t.write {
 		return nil, abuseguard.Errorf(abuseguard.EINTERNAL, "write in a read-only transaction")
 	}
+	if t.broken != nil {
+		return nil, t.broken
+	}
 	st, err := t.sess.stmt(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	return st.ExecContext(context.WithoutCancel(ctx), args...)
+	res, err := st.ExecContext(context.WithoutCancel(ctx), args...)
+	if err != nil {
+		// A constraint fails the statement alone, which SQLite undoes.
+		var se *sqlite.Error
+		if !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_CONSTRAINT {
+			t.broken = err
+		}
+		return nil, err
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		t.wrote = true
+	}
+	return res, nil
 }
 
 func (t *tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {

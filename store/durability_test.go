@@ -21,6 +21,7 @@ import (
 	"abuseguard"
 
 	"github.com/google/go-cmp/cmp"
+	"modernc.org/sqlite"
 )
 
 func openInternal(t *testing.T, path string) *Store {
@@ -52,7 +53,8 @@ func pragmas(t *testing.T, sess *session, names ...string) map[string]string {
 }
 
 // TestConnectionSettings: the writer's commits are durable against power
-// loss (WAL synced at every commit: synchronous FULL = 2), foreign keys are
+// loss (WAL synced at every commit: synchronous FULL = 2, with fdatasync),
+// foreign keys are
 // enforced, the WAL is truncated back to its limit; readers cannot write.
 func TestConnectionSettings(t *testing.T) {
 	s := openInternal(t, filepath.Join(t.TempDir(), "p.db"))
@@ -63,6 +65,9 @@ func TestConnectionSettings(t *testing.T) {
 		"journal_size_limit": strconv.Itoa(walBackstopPages * 4096)}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Fatalf("writer pragmas (-got, +want):\n%s", diff)
+	}
+	if !sqlite.FdatasyncEnabled() {
+		t.Errorf("commits sync with fsync, want fdatasync")
 	}
 	r := <-s.readers
 	got = pragmas(t, r, "query_only", "foreign_keys")

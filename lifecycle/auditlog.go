@@ -38,7 +38,11 @@ func (l *Lifecycle) logged(ctx context.Context, fn func(tx abuseguard.CaseTx) er
 }
 
 // loggedBatch is store.UpdateBatch with each committed change's audit
-// entries logged.
+// entries logged. The store may run a change twice (after a change failed
+// past its first write it reruns the batch with a savepoint each): each run
+// gets a fresh auditTx, so only the committed run's entries are logged.
+// The metrics a change counts are counted again then, as they are for a
+// change rolled back: they count decisions, not commits.
 func (l *Lifecycle) loggedBatch(ctx context.Context, fns []func(tx abuseguard.CaseTx) error) ([]error, error) {
 	txs := make([]*auditTx, len(fns))
 	wrapped := make([]func(abuseguard.CaseTx) error, len(fns))

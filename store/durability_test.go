@@ -54,8 +54,8 @@ func pragmas(t *testing.T, sess *session, names ...string) map[string]string {
 
 // TestConnectionSettings: the writer's commits are durable against power
 // loss (WAL synced at every commit: synchronous FULL = 2, with fdatasync),
-// foreign keys are
-// enforced, the WAL is truncated back to its limit; readers cannot write.
+// foreign keys are enforced, the WAL is truncated back to its limit;
+// readers cannot write.
 func TestConnectionSettings(t *testing.T) {
 	s := openInternal(t, filepath.Join(t.TempDir(), "p.db"))
 	s.writeMu.Lock()

@@ -156,7 +156,7 @@ func TestCloseTwice(t *testing.T) {
 }
 
 // TestWALBounded writes four times as much as the writer lets the WAL hold
-// before it checkpoints itself: the WAL file never grows much past that,
+// before it checkpoints itself: the WAL file stays under twice that,
 // the checkpointer copies everything into the database file without the
 // writer's help, and Close leaves no WAL behind (every connection, the
 // checkpointer's included, closed; the last one checkpointed).
@@ -170,8 +170,11 @@ func TestWALBounded(t *testing.T) {
 	const commit = 1 << 20 // bytes a commit adds
 	value := strings.Repeat("x", commit)
 	commits := 4 * walBackstopPages * 4096 / commit
-	// The WAL holds frames of a page and a 24-byte header.
-	limit := int64(walBackstopPages+3*commit/4096) * (4096 + 24)
+	// The WAL holds frames of a page and a 24-byte header. The writer's
+	// own checkpoint past walBackstopPages gives way while the
+	// checkpointer's runs, so a few more commits may land before the WAL
+	// starts over: twice the threshold, half of what unbounded would reach.
+	limit := int64(2*walBackstopPages) * (4096 + 24)
 	var largest int64
 	for i := range commits {
 		err := s.Update(ctx, func(tx abuseguard.CaseTx) error { return tx.SetMeta(ctx, fmt.Sprint("k", i), value) })

@@ -308,9 +308,9 @@ func (s *Store) Update(ctx context.Context, fn func(abuseguard.CaseTx) error) er
 //
 // The changes run one after the other in one transaction, without a
 // savepoint each: a savepoint copies every page a change touches into the
-// statement journal before the change writes it, 4 KiB a page and about
-// fifteen pages for a new case (a tenth of the writer's time in a burst of
-// new cases, BenchmarkIngest, November 2026). A change that fails before
+// statement journal before the change writes it (with the savepoint
+// statements, 6 % of the writer's time in a burst of new cases,
+// BenchmarkIngest, November 2026). A change that fails before
 // it wrote anything has nothing to take back but the rows it gathered for
 // later (see deferred), which are dropped: that is how changes fail
 // (validation, a conflict found by a read or by an insert that inserted

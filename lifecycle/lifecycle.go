@@ -167,8 +167,9 @@ func (l *Lifecycle) Sink(d abuseguard.Detection) {
 }
 
 // commitLoop commits queued detections in batches: under load one
-// transaction (one fsync) carries up to BatchSize detections, each in its
-// own savepoint; when idle a detection commits alone at once.
+// transaction (one fsync) carries up to BatchSize detections, each atomic
+// on its own (store.UpdateBatch); when idle a detection commits alone at
+// once.
 // Committed changes' audit entries go to logq.
 func (l *Lifecycle) commitLoop(ctx context.Context, logq chan<- []abuseguard.AuditEntry) {
 	batch := make([]abuseguard.Detection, 0, l.cfg.BatchSize)

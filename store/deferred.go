@@ -121,9 +121,7 @@ func (t *tx) flushAudit(ctx context.Context) error {
 // flushDeliveries writes the gathered deliveries.
 func (t *tx) flushDeliveries(ctx context.Context) error {
 	rows := t.def.deliveries[t.def.deliveriesN:]
-	// Rows of earlier changes are theirs: the running change wrote only
-	// if some of its own are written.
-	defer func(wrote bool) { t.wrote = wrote || t.def.deliveriesN > t.own.deliveries }(t.wrote)
+	defer func(wrote bool) { t.wrote = wrote || t.def.deliveriesN > t.own.deliveries }(t.wrote) // see flushAudit
 	for len(rows) > 0 {
 		n := chunkOf(len(rows))
 		args := make([]any, 0, 3*n)
@@ -142,9 +140,7 @@ func (t *tx) flushDeliveries(ctx context.Context) error {
 // flushEvidence writes the gathered evidence files.
 func (t *tx) flushEvidence(ctx context.Context) error {
 	rows := t.def.evidence[t.def.evidenceN:]
-	// Rows of earlier changes are theirs: the running change wrote only
-	// if some of its own are written.
-	defer func(wrote bool) { t.wrote = wrote || t.def.evidenceN > t.own.evidence }(t.wrote)
+	defer func(wrote bool) { t.wrote = wrote || t.def.evidenceN > t.own.evidence }(t.wrote) // see flushAudit
 	for len(rows) > 0 {
 		n := chunkOf(len(rows))
 		args := make([]any, 0, 7*n)

@@ -398,3 +398,51 @@ func TestBatchRuns(t *testing.T) {
 		})
 	}
 }
+
+// TestBatchDiskFull: a write failing because the disk is full (here the
+// database's page limit) fails the whole batch, since SQLite may have
+// rolled the transaction back, and leaves nothing of it; the store works
+// again once there is room.
+func TestBatchDiskFull(t *testing.T) {
+	ctx := context.Background()
+	s := openInternal(t, filepath.Join(t.TempDir(), "p.db"))
+	limit := func(pages string) {
+		t.Helper()
+		s.writeMu.Lock()
+		defer s.writeMu.Unlock()
+		if err := s.w.open(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.w.conn.ExecContext(ctx, "PRAGMA max_page_count = "+pages); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var pages int
+	s.View(ctx, func(atx abuseguard.CaseTx) error {
+		return atx.(*tx).queryRow(ctx, "PRAGMA page_count").Scan(&pages)
+	})
+	limit(strconv.Itoa(pages + 8))
+	set := func(k string, n int) func(abuseguard.CaseTx) error {
+		return func(tx abuseguard.CaseTx) error { return tx.SetMeta(ctx, k, strings.Repeat("x", n)) }
+	}
+	errs, err := s.UpdateBatch(ctx, []func(abuseguard.CaseTx) error{set("small", 10), set("big", 1<<20), set("after", 10)})
+	if err == nil {
+		t.Fatalf("UpdateBatch() = %v, nil; want the batch to fail", errs)
+	}
+	limit("1073741823")
+	var got []string
+	s.View(ctx, func(tx abuseguard.CaseTx) error {
+		for _, k := range []string{"small", "big", "after"} {
+			if v, _ := tx.Meta(ctx, k); v != "" {
+				got = append(got, k)
+			}
+		}
+		return nil
+	})
+	if len(got) != 0 {
+		t.Fatalf("rows of the failed batch committed: %v", got)
+	}
+	if err := s.Update(ctx, set("small", 10)); err != nil {
+		t.Fatalf("Update() after room was made = %v", err)
+	}
+}

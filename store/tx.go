@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"net/netip"
 	"time"
@@ -31,9 +32,9 @@ type tx struct {
 	// the change has changed a row (UpdateBatch).
 	own   mark
 	wrote bool
-	// broken is the first write that failed other than on a constraint:
-	// SQLite may have rolled the whole transaction back (disk full, I/O
-	// error), so nothing more is written in it and the batch fails.
+	// broken is the first write whose failure may have rolled the whole
+	// transaction back (disk full, I/O error): nothing more is written in
+	// it, and the batch fails.
 	broken error
 }
 
@@ -64,9 +65,7 @@ func (t *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, e
 	}
 	res, err := st.ExecContext(t.noCancel(), args...)
 	if err != nil {
-		// A constraint fails the statement alone, which SQLite undoes.
-		var se *sqlite.Error
-		if !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_CONSTRAINT {
+		if mayEndTransaction(err) {
 			t.broken = err
 		}
 		return nil, err
@@ -75,6 +74,23 @@ func (t *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, e
 		t.wrote = true
 	}
 	return res, nil
+}
+
+// mayEndTransaction reports whether a failed statement may have rolled
+// back the whole transaction: the errors after which SQLite may do so
+// ("Response To Errors Within A Transaction", sqlite.org/lang_transaction),
+// and a lost connection. Others (a constraint, a value too big, an
+// argument of a wrong type) fail the statement alone, which SQLite undoes.
+func mayEndTransaction(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_INTERRUPT:
+			return true
+		}
+		return false
+	}
+	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone)
 }
 
 func (t *tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {

@@ -38,8 +38,19 @@ func (l *Lifecycle) logged(ctx context.Context, fn func(tx abuseguard.CaseTx) er
 }
 
 // loggedBatch is store.UpdateBatch with each committed change's audit
-// entries logged.
+// entries logged. The store may run a change twice (after a change failed
+// past its first write it reruns the batch with a savepoint each): each run
+// gets a fresh auditTx, so only the committed run's entries are logged.
+// The metrics a change counts are counted again then, as they are for a
+// change rolled back: they count decisions, not commits.
 func (l *Lifecycle) loggedBatch(ctx context.Context, fns []func(tx abuseguard.CaseTx) error) ([]error, error) {
+	return l.loggedBatchTo(ctx, fns, l.logAudit)
+}
+
+// loggedBatchTo is loggedBatch handing the committed entries, in order, to
+// logf in one call.
+func (l *Lifecycle) loggedBatchTo(ctx context.Context, fns []func(tx abuseguard.CaseTx) error,
+	logf func([]abuseguard.AuditEntry)) ([]error, error) {
 	txs := make([]*auditTx, len(fns))
 	wrapped := make([]func(abuseguard.CaseTx) error, len(fns))
 	for i, fn := range fns {
@@ -52,10 +63,14 @@ func (l *Lifecycle) loggedBatch(ctx context.Context, fns []func(tx abuseguard.Ca
 	if err != nil {
 		return errs, err
 	}
+	var committed []abuseguard.AuditEntry
 	for i, t := range txs {
 		if t != nil && (i >= len(errs) || errs[i] == nil) {
-			l.logAudit(t.entries)
+			committed = append(committed, t.entries...)
 		}
+	}
+	if len(committed) > 0 {
+		logf(committed)
 	}
 	return errs, nil
 }

@@ -61,6 +61,15 @@ func (d *deferred) rollback(m mark) {
 	d.evidence, d.evidenceN = d.evidence[:m.evidence], m.evidenceN
 }
 
+// drop drops what was gathered since m when nothing of it was written
+// (a change failed without a savepoint, see Store.UpdateBatch); rows of
+// earlier changes written since stay written.
+func (d *deferred) drop(m mark) {
+	d.audit, d.deliveries = d.audit[:m.audit], d.deliveries[:m.deliveries]
+	clear(d.evidence[m.evidence:])
+	d.evidence = d.evidence[:m.evidence]
+}
+
 // pendingEvidence returns the files and bytes gathered and not yet written
 // for a case, not counting detection exceptID's.
 func (d *deferred) pendingEvidence(caseID, exceptID string) (files int, size int64) {
@@ -91,6 +100,9 @@ func init() {
 // flushAudit writes the gathered audit entries.
 func (t *tx) flushAudit(ctx context.Context) error {
 	rows := t.def.audit[t.def.auditN:]
+	// Rows of earlier changes are theirs: the running change wrote only
+	// if some of its own are written.
+	defer func(wrote bool) { t.wrote = wrote || t.def.auditN > t.own.audit }(t.wrote)
 	for len(rows) > 0 {
 		n := chunkOf(len(rows))
 		args := make([]any, 0, 6*n)
@@ -109,6 +121,7 @@ func (t *tx) flushAudit(ctx context.Context) error {
 // flushDeliveries writes the gathered deliveries.
 func (t *tx) flushDeliveries(ctx context.Context) error {
 	rows := t.def.deliveries[t.def.deliveriesN:]
+	defer func(wrote bool) { t.wrote = wrote || t.def.deliveriesN > t.own.deliveries }(t.wrote) // see flushAudit
 	for len(rows) > 0 {
 		n := chunkOf(len(rows))
 		args := make([]any, 0, 3*n)
@@ -127,6 +140,7 @@ func (t *tx) flushDeliveries(ctx context.Context) error {
 // flushEvidence writes the gathered evidence files.
 func (t *tx) flushEvidence(ctx context.Context) error {
 	rows := t.def.evidence[t.def.evidenceN:]
+	defer func(wrote bool) { t.wrote = wrote || t.def.evidenceN > t.own.evidence }(t.wrote) // see flushAudit
 	for len(rows) > 0 {
 		n := chunkOf(len(rows))
 		args := make([]any, 0, 7*n)

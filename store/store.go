@@ -20,7 +20,7 @@ import (
 	"abuseguard"
 
 	"github.com/pressly/goose/v3"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite"
 )
 
 //go:embed migrations/sqlite/*.sql
@@ -118,6 +118,19 @@ func Open(ctx context.Context, log *slog.Logger, path string, channels []string)
 	// (32 MiB), a backstop: the checkpointer does it in the background.
 	wq.Add("_pragma", "cache_size(-65536)")
 	wq.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walBackstopPages))
+	// SQLite reuses the WAL file from its start once a checkpoint has
+	// copied all of it, but never shrinks it: a burst, or a reader holding
+	// a snapshot while the checkpoints could not finish, would leave it at
+	// its largest for good. The writer truncates it to this size when it
+	// starts it over.
+	wq.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walBackstopPages*4096))
+	// Commits sync with fdatasync(2) rather than fsync(2): it writes the
+	// data and the file size a read needs, not the timestamps, which is
+	// what SQLite's own Linux builds do (modernc's transpiled library keeps
+	// the source default). Same durability; a commit that overwrites WAL
+	// frames in place need not wait for the file system's journal to record
+	// a modification time. Process-wide; only the store uses SQLite.
+	fdatasyncOnce.Do(func() { sqlite.Fdatasync(true) })
 	write, err := sql.Open("sqlite", "file:"+path+"?"+wq.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -178,6 +191,8 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
+var fdatasyncOnce sync.Once
+
 // readSessions is how many read transactions run at once: more would only
 // queue for the 2 cores this runs on, and each holds a page cache.
 const readSessions = 4
@@ -203,12 +218,20 @@ func (s *Store) readOne(ctx context.Context, fn func(r *session) error) error {
 	return fn(r)
 }
 
-// Close closes the database.
+// Close closes the database, waiting for the transactions in progress. It
+// may be called again; a read or write after it fails instead of waiting.
 func (s *Store) Close() error {
 	var rerrs []error
+	rs := make([]*session, 0, readSessions)
 	for range readSessions {
 		r := <-s.readers
 		rerrs = append(rerrs, r.close())
+		rs = append(rs, r)
+	}
+	// Handed back closed: a later call finds the pool closed and fails
+	// rather than waiting for a session forever (a second Close too).
+	for _, r := range rs {
+		s.readers <- r
 	}
 	s.writeMu.Lock()
 	werr := s.w.close()
@@ -282,9 +305,37 @@ func (s *Store) Update(ctx context.Context, fn func(abuseguard.CaseTx) error) er
 }
 
 // UpdateBatch implements abuseguard.CaseStore.
+//
+// The changes run one after the other in one transaction, without a
+// savepoint each: a savepoint copies every page a change touches into the
+// statement journal before the change writes it (with the savepoint
+// statements, 6 % of the writer's time in a burst of new cases,
+// BenchmarkIngest, November 2026). A change that fails before
+// it wrote anything has nothing to take back but the rows it gathered for
+// later (see deferred), which are dropped: that is how changes fail
+// (validation, a conflict found by a read or by an insert that inserted
+// nothing). A change that fails after it wrote can only be undone by a
+// savepoint: the transaction is rolled back and the batch runs again, a
+// savepoint per change, so that the changes up to that one run twice. The
+// functions must allow it (no effect outside tx that a second run would
+// repeat harmfully); it happens only after such a failure.
 func (s *Store) UpdateBatch(ctx context.Context, fns []func(abuseguard.CaseTx) error) ([]error, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	errs, err := s.batch(ctx, fns, false)
+	if errors.Is(err, errNeedSavepoints) {
+		errs, err = s.batch(ctx, fns, true)
+	}
+	return errs, err
+}
+
+// errNeedSavepoints: a change of a batch run without savepoints failed
+// after it wrote.
+var errNeedSavepoints = errors.New("a change failed after writing")
+
+// batch runs fns in one write transaction, each in a savepoint or not
+// (see UpdateBatch), under writeMu.
+func (s *Store) batch(ctx context.Context, fns []func(abuseguard.CaseTx) error, savepoints bool) ([]error, error) {
 	if err := s.w.begin(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return nil, internal("begin write", err)
 	}
@@ -304,21 +355,43 @@ func (s *Store) UpdateBatch(ctx context.Context, fns []func(abuseguard.CaseTx) e
 	for i, fn := range fns {
 		if single {
 			// One change: the transaction itself is the unit.
-			errs[i] = fn(t)
+			if errs[i] = fn(t); t.broken != nil {
+				return nil, internal("write", t.broken)
+			}
 			continue
 		}
-		// Prepared like any statement: parsing them for each of 256
-		// changes cost 9 % of a batch (BenchmarkIngest, November 2026).
-		if _, err := t.exec(ctx, "SAVEPOINT change"); err != nil {
-			return nil, internal("savepoint", err)
+		if savepoints {
+			// Prepared like any statement: parsing them for each of 256
+			// changes cost 9 % of a batch (BenchmarkIngest, November 2026).
+			if _, err := t.exec(ctx, "SAVEPOINT change"); err != nil {
+				return nil, internal("savepoint", err)
+			}
 		}
 		blocks, events, m := t.blocks, t.events, t.def.mark()
-		if errs[i] = fn(t); errs[i] != nil {
-			t.blocks, t.events = blocks, events
-			t.def.rollback(m)
-			if _, err := t.exec(ctx, "ROLLBACK TO change"); err != nil {
-				return nil, internal("rollback to savepoint", err)
+		t.own, t.wrote = m, false
+		errs[i] = fn(t)
+		if t.broken != nil {
+			return nil, internal("write", t.broken)
+		}
+		if errs[i] == nil {
+			if savepoints {
+				if _, err := t.exec(ctx, "RELEASE change"); err != nil {
+					return nil, internal("release savepoint", err)
+				}
 			}
+			continue
+		}
+		t.blocks, t.events = blocks, events
+		if !savepoints {
+			if t.wrote {
+				return nil, errNeedSavepoints
+			}
+			t.def.drop(m)
+			continue
+		}
+		t.def.rollback(m)
+		if _, err := t.exec(ctx, "ROLLBACK TO change"); err != nil {
+			return nil, internal("rollback to savepoint", err)
 		}
 		if _, err := t.exec(ctx, "RELEASE change"); err != nil {
 			return nil, internal("release savepoint", err)

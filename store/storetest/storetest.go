@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) abuseguard.CaseStore) {
 		{"Blocks", testBlocks},
 		{"Atomicity", testAtomicity},
 		{"BatchOwnWrites", testBatchOwnWrites},
+		{"BatchFailureBeforeWriting", testBatchFailureBeforeWriting},
 		{"Outbox", testOutbox},
 		{"Tokens", testTokens},
 		{"AuditAndMeta", testAuditAndMeta},
@@ -548,6 +549,51 @@ func testBatchOwnWrites(t *testing.T, s abuseguard.CaseStore) {
 	want := []string{"e-kept-1/mail", "e-kept-1/webhook:ops", "e-kept-2/mail", "e-kept-2/webhook:ops"}
 	if df := diff(got, want); err != nil || df != "" {
 		t.Fatalf("ClaimDeliveries() error %v (-got, +want):\n%s", err, df)
+	}
+}
+
+// testBatchFailureBeforeWriting: a change that fails after reading what
+// earlier changes of its batch wrote (which writes their audit entries)
+// and after adding audit entries of its own, but before writing anything
+// else, leaves its own entries out and the earlier ones in, once.
+func testBatchFailureBeforeWriting(t *testing.T, s abuseguard.CaseStore) {
+	ctx := context.Background()
+	boom := errors.New("boom")
+	audit := func(tx abuseguard.CaseTx, caseID string) error {
+		return tx.AddAudit(ctx, abuseguard.AuditEntry{Time: t0, Actor: "system", Action: "block.applied", CaseID: caseID})
+	}
+	errs, err := s.UpdateBatch(ctx, []func(abuseguard.CaseTx) error{
+		func(tx abuseguard.CaseTx) error {
+			return errors.Join(tx.CreateCase(ctx, NewCase("AG-520001", "203.0.113.1", abuseguard.ReasonNetscan)),
+				audit(tx, "AG-520001"))
+		},
+		func(tx abuseguard.CaseTx) error {
+			if n, err := tx.CountAudit(ctx, "block.applied", "system", t0); err != nil || n != 1 {
+				t.Errorf("CountAudit() = %d, %v; want 1", n, err)
+			}
+			if err := errors.Join(audit(tx, "AG-520002"), audit(tx, "AG-520002")); err != nil {
+				return err
+			}
+			return boom
+		},
+		func(tx abuseguard.CaseTx) error {
+			return errors.Join(tx.CreateCase(ctx, NewCase("AG-520003", "203.0.113.3", abuseguard.ReasonNetscan)),
+				audit(tx, "AG-520003"))
+		},
+	})
+	if err != nil || errs[0] != nil || !errors.Is(errs[1], boom) || errs[2] != nil {
+		t.Fatalf("UpdateBatch() = %v, %v", errs, err)
+	}
+	var got []string
+	s.View(ctx, func(tx abuseguard.CaseTx) error {
+		es, _, err := tx.FindAudit(ctx, abuseguard.AuditFilter{Action: "block.applied"})
+		for _, e := range es {
+			got = append(got, e.CaseID)
+		}
+		return err
+	})
+	if df := diff(got, []string{"AG-520003", "AG-520001"}); df != "" {
+		t.Fatalf("audit entries after the batch, newest first (-got, +want):\n%s", df)
 	}
 }
 

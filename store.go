@@ -23,11 +23,13 @@ type CaseStore interface {
 	// commits together, or nothing does when fn returns an error (returned
 	// as is) or the commit fails (EINTERNAL).
 	Update(ctx context.Context, fn func(tx CaseTx) error) error
-	// UpdateBatch runs every fn in one transaction, each in a savepoint: an
-	// fn that returns an error leaves nothing behind and errs[i] holds its
-	// error, the others commit together. This is group commit: one fsync
-	// for many state changes, each still atomic. err is the commit's error,
-	// which applies to all of them.
+	// UpdateBatch runs every fn in one transaction, each atomic: an fn that
+	// returns an error leaves nothing behind and errs[i] holds its error,
+	// the others commit together. This is group commit: one fsync for many
+	// state changes. An implementation may run an fn more than once (to
+	// undo a failed one without a savepoint for each), so fns must have no
+	// effect outside tx that a second run would repeat harmfully. err is a
+	// failure of the whole transaction, which then committed nothing.
 	UpdateBatch(ctx context.Context, fns []func(tx CaseTx) error) (errs []error, err error)
 }
 

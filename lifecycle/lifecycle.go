@@ -67,6 +67,9 @@ type Lifecycle struct {
 	m       *metrics
 
 	queue chan abuseguard.Detection
+	// retryMin is the committer's first wait after the store failed a
+	// whole batch (commitRetryMin; tests shorten it).
+	retryMin time.Duration
 	// lastWarn is when warnLimited last logged (Unix nanoseconds).
 	lastWarn atomic.Int64
 
@@ -94,7 +97,7 @@ func New(log *slog.Logger, cfg Configuration, deps Dependencies) (*Lifecycle, er
 		now = time.Now
 	}
 	l := &Lifecycle{
-		cfg: cfg, log: log, store: deps.Store, inv: deps.Inventory, now: now, newID: newCaseID,
+		cfg: cfg, log: log, store: deps.Store, inv: deps.Inventory, now: now, newID: newCaseID, retryMin: commitRetryMin,
 		m:     newMetrics(deps.Registerer),
 		queue: make(chan abuseguard.Detection, cfg.QueueSize),
 	}
@@ -185,7 +188,7 @@ func (l *Lifecycle) commitLoop(ctx context.Context, logq chan<- []abuseguard.Aud
 				case d := <-l.queue:
 					batch = append(batch, d)
 					if len(batch) == cap(batch) {
-						l.commit(context.Background(), batch, logq)
+						l.commit(ctx.Done(), batch, logq)
 						batch = batch[:0]
 					}
 					continue
@@ -194,7 +197,7 @@ func (l *Lifecycle) commitLoop(ctx context.Context, logq chan<- []abuseguard.Aud
 				break
 			}
 			if len(batch) > 0 {
-				l.commit(context.Background(), batch, logq)
+				l.commit(ctx.Done(), batch, logq)
 			}
 			return
 		}
@@ -207,25 +210,65 @@ func (l *Lifecycle) commitLoop(ctx context.Context, logq chan<- []abuseguard.Aud
 				break fill
 			}
 		}
-		// Not ctx: a stop must not abort a commit half-way through the
-		// batch it already took from the queue.
-		l.commit(context.Background(), batch, logq)
+		l.commit(ctx.Done(), batch, logq)
 	}
 }
 
-func (l *Lifecycle) commit(ctx context.Context, batch []abuseguard.Detection, logq chan<- []abuseguard.AuditEntry) {
+// The committer's waits after the store failed a whole batch: doubling from
+// commitRetryMin to commitRetryMax, and stopRetries attempts at the most
+// once the lifecycle stops (a stop must end; a store that fails for that
+// long will not recover in the next seconds).
+const (
+	commitRetryMin = 100 * time.Millisecond
+	commitRetryMax = 30 * time.Second
+	stopRetries    = 3
+)
+
+// commit commits a batch taken from the queue. The store's context is not
+// stop's: a stop must not abort a commit half-way through a batch.
+//
+// When the store fails as a whole (disk full, I/O error, locked past its
+// busy timeout), nothing of the batch was committed, so it is tried again
+// with a growing wait while the queue fills and Sink makes the detectors
+// wait: the detections are late, not lost. Only a stop while the store
+// keeps failing gives up on the batch, after stopRetries attempts, and
+// says so in the log and in detections_total{result="failed"}.
+func (l *Lifecycle) commit(stop <-chan struct{}, batch []abuseguard.Detection, logq chan<- []abuseguard.AuditEntry) {
 	l.m.batchSize.Observe(float64(len(batch)))
-	res, err := l.ingestBatch(ctx, batch, true, func(es []abuseguard.AuditEntry) { logq <- es })
-	if err != nil {
-		// The store failed as a whole (disk full, I/O error): the
-		// detections are lost for the store, so say it loudly.
-		l.log.Error("detections not committed", "count", len(batch), "error", err)
-		return
-	}
-	for i, r := range res {
-		if r.Err != nil {
-			l.warnLimited("detection not committed", "id", batch[i].ID, "address", batch[i].Address, "error", r.Err)
+	wait := l.retryMin
+	for attempt := 1; ; attempt++ {
+		res, err := l.ingestBatch(context.Background(), batch, true, func(es []abuseguard.AuditEntry) { logq <- es })
+		if err == nil {
+			for i, r := range res {
+				if r.Err != nil {
+					l.warnLimited("detection not committed", "id", batch[i].ID, "address", batch[i].Address, "error", r.Err)
+				}
+			}
+			return
 		}
+		l.m.commitFailures.Inc()
+		stopping := false
+		select {
+		case <-stop:
+			stopping = true
+			wait = l.retryMin
+		default:
+		}
+		if stopping && attempt >= stopRetries {
+			l.m.detections.WithLabelValues("failed").Add(float64(len(batch)))
+			l.log.Error("detections not committed: the store kept failing while stopping", "count", len(batch),
+				"attempts", attempt, "error", err)
+			return
+		}
+		l.log.Error("detections not committed, trying again", "count", len(batch), "attempt", attempt,
+			"retry_in", wait, "error", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-stop:
+			t.Stop()
+		}
+		wait = min(2*wait, commitRetryMax)
 	}
 }
 
@@ -252,7 +295,11 @@ type Result struct {
 // evidence. err is a failure of the whole transaction. Safe for concurrent
 // use; it does not need Start.
 func (l *Lifecycle) IngestBatch(ctx context.Context, ds []abuseguard.Detection) ([]Result, error) {
-	return l.ingestBatch(ctx, ds, false, l.logAudit)
+	res, err := l.ingestBatch(ctx, ds, false, l.logAudit)
+	if err != nil {
+		l.m.detections.WithLabelValues("failed").Add(float64(len(ds)))
+	}
+	return res, err
 }
 
 // ingestBatch is IngestBatch; validated says Sink validated ds already;
@@ -277,8 +324,7 @@ func (l *Lifecycle) ingestBatch(ctx context.Context, ds []abuseguard.Detection, 
 	}
 	errs, err := l.loggedBatchTo(ctx, fns, logf)
 	if err != nil {
-		l.m.detections.WithLabelValues("failed").Add(float64(len(ds)))
-		return nil, err
+		return nil, err // counted by the caller, which may try again
 	}
 	for i, e := range errs {
 		res[i].Err = e

@@ -14,6 +14,7 @@ type metrics struct {
 	breakerTrips    prometheus.Counter
 	evidenceDropped prometheus.Counter
 	queueFull       prometheus.Counter
+	commitFailures  prometheus.Counter
 	batchSize       prometheus.Histogram
 }
 
@@ -38,13 +39,15 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Name: "evidence_dropped_total", Help: "Evidence files not kept because the case's bounds were reached."}),
 		queueFull: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "queue_full_total", Help: "Detections that waited for room in the full queue."}),
+		commitFailures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "commit_failures_total", Help: "Batches of detections the store failed as a whole; each is tried again."}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
 			Name: "commit_batch_size", Help: "Detections per committed transaction.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 6)}),
 	}
 	if r != nil {
 		r.MustRegister(m.detections, m.opened, m.blocks, m.unblocks, m.transitions, m.escalations,
-			m.breakerTrips, m.evidenceDropped, m.queueFull, m.batchSize)
+			m.breakerTrips, m.evidenceDropped, m.queueFull, m.commitFailures, m.batchSize)
 	}
 	return m
 }

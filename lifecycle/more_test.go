@@ -3,13 +3,18 @@ package lifecycle
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/netip"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"abuseguard"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestRestartResumesTimers: timers are persisted, so a new process finds
@@ -207,5 +212,97 @@ func TestCaseIDCollision(t *testing.T) {
 	}
 	if diff := cmp.Diff(e.blocks(), []string{"AG-00000A 100.70.0.10 both", "AG-00000C 100.70.0.11 both", "AG-00000B 100.70.1.10 both"}); diff != "" {
 		t.Fatalf("blocks (-got, +want):\n%s", diff)
+	}
+}
+
+// failingStore fails whole batches while fails is above zero, as a full
+// disk or an I/O error fails SQLite's transaction.
+type failingStore struct {
+	abuseguard.CaseStore
+	fails atomic.Int32
+	calls atomic.Int32
+}
+
+func (s *failingStore) UpdateBatch(ctx context.Context, fns []func(abuseguard.CaseTx) error) ([]error, error) {
+	s.calls.Add(1)
+	if s.fails.Add(-1) >= 0 {
+		return nil, abuseguard.Errorf(abuseguard.EINTERNAL, "commit: database or disk is full")
+	}
+	return s.CaseStore.UpdateBatch(ctx, fns)
+}
+
+// TestCommitRetriesAfterStoreFailure: batches the store fails as a whole
+// are committed once it recovers, none lost and none twice.
+func TestCommitRetriesAfterStoreFailure(t *testing.T) {
+	e := newEnv(t, nil)
+	fs := &failingStore{CaseStore: e.store}
+	fs.fails.Store(5) // more than a stop's attempts: only the retries while running commit them
+	l, err := New(slog.New(slog.NewTextHandler(io.Discard, nil)), e.cfg,
+		Dependencies{Store: fs, Inventory: e.inv, Clock: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.retryMin = time.Millisecond
+	e.l = l
+	if err := l.Start(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	for i := range n {
+		a := netip.AddrFrom4([4]byte{100, 72, byte(i % 5), 1})
+		l.Sink(abuseguard.Detection{ID: fmt.Sprintf("r%d", i), Kind: netscan, Address: a, FirstSeen: t0, LastSeen: t0,
+			Value: 500, Threshold: 100, Final: true})
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for fs.fails.Load() >= 0 && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	l.Stop()
+	if fs.fails.Load() >= 0 {
+		t.Fatalf("store still failing after 20 s: %d failures left", fs.fails.Load()+1)
+	}
+	cs, total, err := l.FindCases(operator, abuseguard.CaseFilter{Limit: 100})
+	if err != nil || total != 5 {
+		t.Fatalf("FindCases() total %d, %v; want 5", total, err)
+	}
+	sum := 0
+	for _, c := range cs {
+		sum += c.DetectionCount
+	}
+	if sum != n {
+		t.Fatalf("detections in cases = %d, want %d", sum, n)
+	}
+	if got := testutil.ToFloat64(l.m.commitFailures); got != 5 {
+		t.Fatalf("commit_failures_total = %v, want 5", got)
+	}
+}
+
+// TestStopEndsWhileStoreFails: a store that never recovers cannot hold a
+// stop; the batch is counted as failed.
+func TestStopEndsWhileStoreFails(t *testing.T) {
+	e := newEnv(t, nil)
+	fs := &failingStore{CaseStore: e.store}
+	fs.fails.Store(1 << 30)
+	l, err := New(slog.New(slog.NewTextHandler(io.Discard, nil)), e.cfg,
+		Dependencies{Store: fs, Inventory: e.inv, Clock: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.retryMin = time.Millisecond
+	if err := l.Start(); err != nil {
+		t.Fatal(err)
+	}
+	l.Sink(abuseguard.Detection{ID: "x1", Kind: netscan, Address: addrA, FirstSeen: t0, LastSeen: t0,
+		Value: 500, Threshold: 100, Final: true})
+	deadline := time.Now().Add(20 * time.Second)
+	for fs.calls.Load() == 0 && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	l.Stop()
+	if got := testutil.ToFloat64(l.m.detections.WithLabelValues("failed")); got != 1 {
+		t.Fatalf(`detections_total{result="failed"} = %v, want 1`, got)
+	}
+	if got := fs.calls.Load(); got < stopRetries {
+		t.Fatalf("store called %d times, want at least %d", got, stopRetries)
 	}
 }

@@ -21,15 +21,18 @@ import (
 	"time"
 
 	"abuseguard"
+	"abuseguard/notify/smtp/smtptest"
 	"abuseguard/store"
 	"abuseguard/web/api"
 )
 
 // TestCrashSafety kills serve with SIGKILL in the middle of a burst of
-// detections and manual blocks sent through the API, restarts it, and
-// checks that every acknowledged detection and block is there, nothing is
-// duplicated, blocks match case states, and the outbox holds a delivery
-// per channel for every event.
+// detections and manual blocks sent through the API, and while a mail is
+// between its data and the SMTP server's 250, restarts it, and checks that
+// every acknowledged detection and block is there, nothing is duplicated,
+// blocks match case states, the outbox holds a delivery per channel for
+// every event, and every event's mail arrived: once, or twice under the
+// same Message-ID for the one the kill interrupted.
 func TestCrashSafety(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs serve twice")
@@ -41,6 +44,28 @@ func TestCrashSafety(t *testing.T) {
 	}
 	port := freePort(t)
 	base := "http://" + port
+	// The SMTP server holds its reply to the 20th message until serve is
+	// dead: that mail was sent, and serve could not mark it delivered.
+	const heldAt = 20
+	var (
+		received   atomic.Int32
+		heldEvent  atomic.Value // the held message's event id
+		held, hold = make(chan struct{}), make(chan struct{})
+		holdOnce   sync.Once
+	)
+	releaseHold := func() { holdOnce.Do(func() { close(hold) }) }
+	t.Cleanup(releaseHold)
+	smtpSrv := smtptest.NewServer(t, smtptest.Options{Username: "ag", Password: "crash-test-smtp",
+		OnData: func(m smtptest.Message) error {
+			if received.Add(1) == heldAt {
+				if p, err := smtptest.Parse(m.Data); err == nil {
+					heldEvent.Store(p.Header.Get("X-Abuseguard-Event-Id"))
+				}
+				close(held)
+				<-hold
+			}
+			return nil
+		}})
 	cfgFile := filepath.Join(dir, "config.yaml")
 	os.WriteFile(cfgFile, []byte(fmt.Sprintf(`data_dir: %s
 web:
@@ -48,16 +73,33 @@ web:
 store:
   channels: [mail, "webhook:ops"]
 notify:
+  mail:
+    from: "Abuse Desk <abuse@hosting.example>"
+    # The burst's customers are not in the inventory: their mails go to
+    # the operators.
+    operators: [noc@hosting.example]
+  smtp:
+    host: 127.0.0.1
+    port: %d
+    tls: starttls
+    ca_file: %s
+    username: ag
+    password: crash-test-smtp
+    timeout: 2s
+  delivery:
+    lease: 5s
+    poll_interval: 500ms
   webhooks:
     # Nothing listens on the discard port: deliveries fail and stay in the
     # outbox, which is what the crash test counts.
     - name: ops
       url: http://127.0.0.1:9/hook
       secret: crash-test-webhook-secret
+      timeout: 1s
 lifecycle:
   warm_up: 0s
   max_detections: 10000
-`, filepath.Join(dir, "data"), port)), 0o600)
+`, filepath.Join(dir, "data"), port, smtpSrv.Port(), smtpSrv.CAFile())), 0o600)
 	out, err := exec.Command(bin, "-c", cfgFile, "token", "create", "--role", "operator", "--name", "crash").Output()
 	if err != nil {
 		var stderr []byte
@@ -131,18 +173,29 @@ lifecycle:
 			}
 		})
 	}
-	// Kill mid-burst: after 60 acknowledged batches, bounded by 60 s.
+	// Kill mid-burst and mid-delivery: after 60 acknowledged batches and
+	// with the 20th mail held, bounded by 60 s.
 	deadline := time.Now().Add(60 * time.Second)
-	for acked.Load() < 60 && time.Now().Before(deadline) {
+	isHeld := func() bool {
+		select {
+		case <-held:
+			return true
+		default:
+			return false
+		}
+	}
+	for (acked.Load() < 60 || !isHeld()) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if err := first.Process.Kill(); err != nil { // SIGKILL
 		t.Fatal(err)
 	}
 	first.Wait()
+	releaseHold()
 	wg.Wait()
-	if acked.Load() < 60 {
-		t.Fatalf("only %d batches acknowledged before the deadline", acked.Load())
+	if acked.Load() < 60 || !isHeld() {
+		t.Fatalf("before the deadline: %d batches acknowledged (want 60), %d mails received (want %d)",
+			acked.Load(), received.Load(), heldAt)
 	}
 	t.Logf("killed after %d acknowledged batches, %d detections, %d manual blocks", acked.Load(), len(ackedDet), len(ackedBlk))
 
@@ -200,13 +253,32 @@ lifecycle:
 	if !strings.Contains(string(metrics), "abuseguard_lifecycle_breaker_trips_total") || !strings.Contains(string(metrics), "go_goroutines") || !strings.Contains(string(metrics), "abuseguard_api_requests_total") {
 		t.Errorf("/metrics lacks the lifecycle's counters or the Go collector")
 	}
+	// The outbox drains: every mail delivery is marked delivered (the
+	// held one once its lease of 5 s ran out), bounded by 2 minutes.
+	dbPath := filepath.Join(dir, "data", "abuseguard.db")
+	ro, err := sql.Open("sqlite", "file:"+dbPath+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	undelivered := -1
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if err := ro.QueryRow(`SELECT count(*) FROM deliveries WHERE channel = 'mail' AND delivered_at IS NULL`).Scan(&undelivered); err != nil {
+			t.Fatal(err)
+		}
+		if undelivered == 0 {
+			break
+		}
+	}
+	ro.Close()
+	if undelivered != 0 {
+		t.Fatalf("%d mails still undelivered 2 minutes after the restart", undelivered)
+	}
 	second.Process.Signal(os.Interrupt)
 	if err := second.Wait(); err != nil {
 		t.Errorf("serve after SIGINT: %v", err)
 	}
 
 	// The store itself: integrity, blocks matching states, the outbox.
-	dbPath := filepath.Join(dir, "data", "abuseguard.db")
 	db, err := sql.Open("sqlite", "file:"+dbPath)
 	if err != nil {
 		t.Fatal(err)
@@ -241,6 +313,45 @@ lifecycle:
 			t.Errorf("event %s has %d deliveries, want one per channel (2)", id, n)
 		}
 	}
+	// Every event's mail arrived, under one Message-ID: once, or twice
+	// when the kill came between its sending and its marking (the held
+	// one, and any other a worker had sent in that instant).
+	type copies struct {
+		n   int
+		ids map[string]bool
+	}
+	mails := map[string]*copies{}
+	for _, m := range smtpSrv.Messages() {
+		p, err := smtptest.Parse(m.Data)
+		if err != nil {
+			t.Fatalf("a received mail does not parse: %v", err)
+		}
+		ev := p.Header.Get("X-Abuseguard-Event-Id")
+		if mails[ev] == nil {
+			mails[ev] = &copies{ids: map[string]bool{}}
+		}
+		mails[ev].n++
+		mails[ev].ids[p.Header.Get("Message-Id")] = true
+	}
+	heldID, _ := heldEvent.Load().(string)
+	for id := range channels {
+		c := mails[id]
+		switch {
+		case c == nil:
+			t.Errorf("event %s: no mail arrived", id)
+		case len(c.ids) != 1 || c.n > 2 || id == heldID && c.n != 2:
+			t.Errorf("event %s: %d mails under Message-IDs %v, want one (two for the held one, %s) under one ID",
+				id, c.n, c.ids, heldID)
+		}
+	}
+	if heldID == "" || mails[heldID] == nil {
+		t.Errorf("the held mail (event %q) is not among the received", heldID)
+	}
+	for id := range mails {
+		if channels[id] == 0 {
+			t.Errorf("a mail for event %s, which has no delivery in the outbox", id)
+		}
+	}
 	for _, c := range list.Cases {
 		if c.State.Blocked() != blocked[c.ID] {
 			t.Errorf("case %s is %s but its block is in the desired set: %v", c.ID, c.State, blocked[c.ID])
@@ -258,7 +369,8 @@ lifecycle:
 			t.Errorf("case %s (%s, %s) has events %v, missing %s", c.ID, c.Reason, c.State, events[c.ID], want)
 		}
 	}
-	t.Logf("after restart: %d cases, %d blocks, %d events, %d detections", len(list.Cases), len(blocks), len(channels), len(seen))
+	t.Logf("after restart: %d cases, %d blocks, %d events, %d detections, %d mails received", len(list.Cases), len(blocks),
+		len(channels), len(seen), received.Load())
 }
 
 func hasEvent(es []abuseguard.EventType, want abuseguard.EventType) bool {

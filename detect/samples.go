@@ -42,14 +42,26 @@ func (s *sampleRing) push(r *flow.Record, src, dst ipkey.Key) {
 	if len(s.slots) == 0 {
 		return
 	}
+	// Field by field into the slot: assigning a whole sample built the
+	// value on the stack, zeroed and copied it (about 70 instructions of
+	// the engine's 1 500 a NetFlow v5 record, cachegrind), and copying an
+	// empty header still called memmove.
 	i := s.next
-	s.slots[i] = makeSample(r, src, dst)
-	s.slots[i].dlen = uint16(copy(s.data[i*s.snaplen:(i+1)*s.snaplen], r.Header))
+	sl := &s.slots[i]
+	sl.t, sl.src, sl.dst = r.End, src, dst
+	sl.srcPort, sl.dstPort, sl.proto, sl.tcpFlags = r.SrcPort, r.DstPort, r.Proto, r.TCPFlags
+	sl.link, sl.origLen = r.HeaderType, r.OrigLen
+	sl.bytes, sl.packets, sl.rate = r.Bytes, max(r.Packets, 1), uint32(min(r.Rate(), 1<<32-1))
+	sl.dlen = 0
+	if len(r.Header) > 0 {
+		sl.dlen = uint16(copy(s.data[i*s.snaplen:(i+1)*s.snaplen], r.Header))
+	}
 	if s.next++; s.next == len(s.slots) {
 		s.next, s.filled = 0, true
 	}
 }
 
+// makeSample is the sample of r; push writes the same fields in place.
 func makeSample(r *flow.Record, src, dst ipkey.Key) sample {
 	return sample{
 		t: r.End, src: src, dst: dst,

@@ -89,3 +89,23 @@ func TestSampleLength(t *testing.T) {
 		})
 	}
 }
+
+// TestPushMatchesMakeSample: push writes a slot field by field; it must
+// hold what makeSample makes, and a flow record reusing a packet's slot
+// must not keep the packet's header length.
+func TestPushMatchesMakeSample(t *testing.T) {
+	ring := newSampleRing(1, 8)
+	pkt := rec(at(0), "203.0.113.7", ext(1), flow.ProtoTCP, 40000, 23, 0, 60)
+	pkt.Header, pkt.HeaderType, pkt.OrigLen = bytes.Repeat([]byte{1}, 20), flow.LinkTypeEthernet, 74
+	fl := rec(at(1e9), "203.0.113.7", ext(2), flow.ProtoUDP, 53, 5353, 0, 0)
+	fl.Packets, fl.Bytes, fl.SamplingRate, fl.Start = 10, 15000, 100, at(0)
+	for _, r := range []flow.Record{pkt, fl} {
+		src, dst := ipkey.From(r.Src), ipkey.From(r.Dst)
+		ring.push(&r, src, dst)
+		want := makeSample(&r, src, dst)
+		want.dlen = uint16(min(len(r.Header), 8))
+		if ring.slots[0] != want {
+			t.Fatalf("push() slot = %+v, want %+v", ring.slots[0], want)
+		}
+	}
+}

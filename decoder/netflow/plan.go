@@ -111,11 +111,19 @@ func (s slot) field(rec []byte) []byte { return rec[s.off:][:s.length] }
 // It does what apply does for each op: the tests compare both on every
 // capture (TestPlanMatchesOps).
 func (p *plan) read(fr *flow.Record, s *recState, h *header, rec []byte) {
-	if p.src.length != 0 {
-		fr.Src = addrOf(p.src.field(rec))
+	// IPv4 inline: a call to a function for both families spilled and
+	// reloaded every register around it (40 instructions a record).
+	switch p.src.length {
+	case 4:
+		fr.Src = netip.AddrFrom4([4]byte(p.src.field(rec)))
+	case 16:
+		fr.Src = addr16(p.src.field(rec))
 	}
-	if p.dst.length != 0 {
-		fr.Dst = addrOf(p.dst.field(rec))
+	switch p.dst.length {
+	case 4:
+		fr.Dst = netip.AddrFrom4([4]byte(p.dst.field(rec)))
+	case 16:
+		fr.Dst = addr16(p.dst.field(rec))
 	}
 	if p.srcPort.length != 0 {
 		fr.SrcPort = uint16(uintBE(p.srcPort.field(rec)))
@@ -160,11 +168,6 @@ func (p *plan) read(fr *flow.Record, s *recState, h *header, rec []byte) {
 	}
 }
 
-// addrOf reads an address field of 4 or 16 bytes (kindOf admits no other
-// length), IPv4-mapped IPv6 unmapped as at ingest everywhere.
-func addrOf(v []byte) netip.Addr {
-	if len(v) == 4 {
-		return netip.AddrFrom4([4]byte(v))
-	}
-	return netip.AddrFrom16([16]byte(v)).Unmap()
-}
+// addr16 reads an IPv6 address field, IPv4-mapped addresses unmapped as
+// at ingest everywhere.
+func addr16(v []byte) netip.Addr { return netip.AddrFrom16([16]byte(v)).Unmap() }

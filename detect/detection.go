@@ -201,10 +201,9 @@ func (s *shard) openSource(n *srcNode, slot int32, k srcKey, th uint64, lim *lim
 
 // sampleAttempt is the attempt a sampled packet shows.
 func sampleAttempt(smp *sample) abuseguard.Attempt {
-	size := smp.length
-	if smp.packets > 1 {
-		size = uint32(uint64(smp.length) / smp.packets)
-	}
+	// (Until 2026-11-25 this divided the mean by the packets once more,
+	// giving flow records' attempts a size n² times too small.)
+	size := smp.length()
 	return abuseguard.Attempt{
 		Time: time.Unix(0, smp.t).UTC(), Src: smp.src.Addr(), SrcPort: smp.srcPort,
 		Dst: smp.dst.Addr(), DstPort: smp.dstPort, Proto: smp.proto, Size: size,

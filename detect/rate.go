@@ -11,8 +11,12 @@ import (
 
 // out handles a record from customer address src: packet limit (M2),
 // netscan (M1), private destinations (M5).
-func (s *shard) out(r *flow.Record, cs, cd flow.Class, src, dst ipkey.Key, start, end int64) {
-	slot, n := s.address(src, cs)
+//
+// m is what routing learnt: passing it whole instead of its classes and
+// keys spared moving seven words into registers and back a call.
+func (s *shard) out(r *flow.Record, m *meta, start, end int64) {
+	cd, src, dst := m.cd, m.src, m.dst
+	slot, n := s.address(src, m.cs)
 	v := &n.v
 	lim := s.e.limitsOf(v.group)
 	w := r.Rate()
@@ -94,8 +98,9 @@ func satMul(a, b uint64) uint64 {
 
 // in handles a record towards customer address dst: incoming flood (M4),
 // and answers that clear netscan attempts.
-func (s *shard) in(r *flow.Record, cd flow.Class, src, dst ipkey.Key, start, end int64) {
-	slot, n := s.address(dst, cd)
+func (s *shard) in(r *flow.Record, m *meta, start, end int64) {
+	src, dst := m.src, m.dst
+	slot, n := s.address(dst, m.cd)
 	v := &n.v
 	lim := s.e.limitsOf(v.group)
 	w := r.Rate()

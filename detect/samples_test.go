@@ -55,3 +55,57 @@ func TestSampleRingWraps(t *testing.T) {
 		t.Fatalf("ring holds %v, want the last 4, oldest first", ports)
 	}
 }
+
+// TestSampleLength checks the mean length a sample and its attempt carry:
+// the packet's for a packet, bytes over packets for a flow record.
+func TestSampleLength(t *testing.T) {
+	tests := []struct {
+		name           string
+		packets, bytes uint64
+		want           uint32
+	}{
+		{"packet", 1, 60, 60},
+		{"packet count unknown", 0, 60, 60},
+		{"flow", 10, 15000, 1500},
+		{"flow, mean rounded down", 3, 100, 33},
+		{"flow, mean past 32 bits", 1, 1 << 40, 1<<32 - 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := rec(at(0), "203.0.113.7", ext(1), flow.ProtoTCP, 40000, 23, 0, 0)
+			r.Packets, r.Bytes = tt.packets, tt.bytes
+			s := makeSample(&r, ipkey.From(r.Src), ipkey.From(r.Dst))
+			if got := s.length(); got != tt.want {
+				t.Fatalf("length() = %d, want %d", got, tt.want)
+			}
+			if got := sampleAttempt(&s).Size; got != tt.want {
+				t.Fatalf("sampleAttempt().Size = %d, want %d", got, tt.want)
+			}
+			d := newDump(1, 8)
+			d.add(&s, nil)
+			if got := d.samples[0].Length; got != tt.want {
+				t.Fatalf("PacketSample.Length = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestPushMatchesMakeSample: push writes a slot field by field; it must
+// hold what makeSample makes, and a flow record reusing a packet's slot
+// must not keep the packet's header length.
+func TestPushMatchesMakeSample(t *testing.T) {
+	ring := newSampleRing(1, 8)
+	pkt := rec(at(0), "203.0.113.7", ext(1), flow.ProtoTCP, 40000, 23, 0, 60)
+	pkt.Header, pkt.HeaderType, pkt.OrigLen = bytes.Repeat([]byte{1}, 20), flow.LinkTypeEthernet, 74
+	fl := rec(at(1e9), "203.0.113.7", ext(2), flow.ProtoUDP, 53, 5353, 0, 0)
+	fl.Packets, fl.Bytes, fl.SamplingRate, fl.Start = 10, 15000, 100, at(0)
+	for _, r := range []flow.Record{pkt, fl} {
+		src, dst := ipkey.From(r.Src), ipkey.From(r.Dst)
+		ring.push(&r, src, dst)
+		want := makeSample(&r, src, dst)
+		want.dlen = uint16(min(len(r.Header), 8))
+		if ring.slots[0] != want {
+			t.Fatalf("push() slot = %+v, want %+v", ring.slots[0], want)
+		}
+	}
+}

@@ -108,10 +108,10 @@ func (s *shard) handle(r *flow.Record, m *meta, roles uint8) {
 	s.st[stRecords]++
 	s.promoteDue()
 	if roles&roleOut != 0 {
-		s.out(r, m.cs, m.cd, m.src, m.dst, start, end)
+		s.out(r, m, start, end)
 	}
 	if roles&roleIn != 0 {
-		s.in(r, m.cd, m.src, m.dst, start, end)
+		s.in(r, m, start, end)
 	}
 	if roles&roleMisc != 0 {
 		s.misc(r, m.cs, m.src, m.dst, start, end)

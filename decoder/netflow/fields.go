@@ -1,5 +1,7 @@
 package netflow
 
+import "encoding/binary"
+
 // Information elements abuseguard reads, numbered as in the IANA IPFIX
 // registry (https://www.iana.org/assignments/ipfix), which NetFlow v9
 // shares for 1-127 and which v9 exporters also use above 127.
@@ -289,18 +291,26 @@ func ifLen(ok bool, k opKind) opKind {
 // uintBE reads a big-endian unsigned integer of 0 to 8 bytes: IPFIX
 // reduced-size encoding (RFC 7011 §6.2) sends e.g. a 64-bit counter in 4
 // bytes. Longer values return 0; kindOf never maps them.
+//
+// The common widths are one load each and the function inlines (cost under
+// 80): the records' plan calls it ten times a record, where the call cost
+// about 1 ns each (a fifth of decoding a v9 record).
 func uintBE(b []byte) uint64 {
 	switch len(b) {
+	case 4:
+		return uint64(binary.BigEndian.Uint32(b))
+	case 2:
+		return uint64(binary.BigEndian.Uint16(b))
+	case 8:
+		return binary.BigEndian.Uint64(b)
 	case 1:
 		return uint64(b[0])
-	case 2:
-		return uint64(b[0])<<8 | uint64(b[1])
-	case 4:
-		return uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
-	case 8:
-		return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
-			uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
 	}
+	return uintBEOdd(b)
+}
+
+// uintBEOdd is uintBE for the other widths.
+func uintBEOdd(b []byte) uint64 {
 	if len(b) > 8 {
 		return 0
 	}

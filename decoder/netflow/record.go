@@ -28,6 +28,7 @@ const (
 	hasStartUp // uptime-relative start read
 	hasEndUp
 	hasICMP
+	hasSampling // a sampling element or the system init time read
 )
 
 // sampling collects the sampling elements of one data or options record.
@@ -185,6 +186,7 @@ func (s *recState) apply(fr *flow.Record, h *header, k opKind, v []byte) {
 		s.has |= hasICMP
 	default:
 		s.smp.set(k, v)
+		s.has |= hasSampling
 	}
 }
 
@@ -224,9 +226,7 @@ func (r *run) records(h *header, dom *domain, t *template, id uint16, b []byte, 
 			out = append(out, flow.Record{})
 			fr := &out[len(out)-1]
 			var s recState
-			for _, o := range t.ops {
-				s.apply(fr, h, o.kind, rec[o.off:int(o.off)+int(o.length)])
-			}
+			t.plan.read(fr, &s, h, rec)
 			r.finish(fr, &s, h, dom)
 		}
 		return out
@@ -351,9 +351,14 @@ func (r *run) finish(fr *flow.Record, s *recState, h *header, dom *domain) {
 		}
 	}
 
-	rate := s.smp.rate()
-	if rate == 0 && s.smp.elem != 0 {
-		rate = r.sampler(dom, samplerKey{elem: s.smp.elem, id: s.smp.id})
+	var rate uint32
+	if s.has&hasSampling != 0 {
+		// Most templates carry no sampling element: their rate comes
+		// from options data (dom) or the configuration.
+		rate = s.smp.rate()
+		if rate == 0 && s.smp.elem != 0 {
+			rate = r.sampler(dom, samplerKey{elem: s.smp.elem, id: s.smp.id})
+		}
 	}
 	if rate == 0 {
 		rate = dom.defaultRate

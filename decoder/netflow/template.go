@@ -14,6 +14,8 @@ type template struct {
 	fixed  bool
 	recLen int
 	ops    []op
+	// plan reads the records of a fixed template (nil otherwise).
+	plan *plan
 	// nfields counts the fields, charged to Config.MaxTemplateFields.
 	nfields int
 	// wire is the template record as received, so that a refresh that
@@ -184,6 +186,9 @@ func compile(version uint16, options bool, rec *templateRecord) (*template, Kind
 		} else {
 			t.ops = append(t.ops, op{length: f.length, kind: k})
 		}
+	}
+	if t.fixed {
+		t.plan = newPlan(t.ops)
 	}
 	t.wire = bytes.Clone(rec.wire)
 	return t, 0, ""

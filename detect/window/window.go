@@ -59,8 +59,23 @@ func (r *Ring) Reset() { *r = Ring{} }
 // constant time, however far it goes.
 func (r *Ring) Advance(now, bucketLen int64) {
 	// (unsigned: now-headStart must not wrap for timestamps 292 years apart)
-	if r.used && now >= r.headStart && uint64(now)-uint64(r.headStart) < uint64(bucketLen) {
-		return // within the newest bucket
+	if r.used && now >= r.headStart {
+		d := uint64(now) - uint64(r.headStart)
+		if d < uint64(bucketLen) {
+			return // within the newest bucket
+		}
+		if d/Buckets < uint64(bucketLen) {
+			// Less than a window later: roll bucket by bucket, which
+			// needs no 64-bit division (floorDiv is two), since
+			// headStart is head × bucketLen.
+			for d >= uint64(bucketLen) {
+				r.head++
+				r.headStart += bucketLen
+				d -= uint64(bucketLen)
+				r.drop(slot(r.head))
+			}
+			return
+		}
 	}
 	n := floorDiv(now, bucketLen)
 	if !r.used {
@@ -75,13 +90,30 @@ func (r *Ring) Advance(now, bucketLen int64) {
 		return
 	}
 	for b := r.head + 1; b <= n; b++ {
-		i := slot(b)
-		r.sumPkts -= r.pkts[i]
-		r.sumBytes -= r.bytes[i]
-		r.sumObs -= r.obs[i]
-		r.pkts[i], r.bytes[i], r.obs[i] = 0, 0, 0
+		r.drop(slot(b))
 	}
 	r.head, r.headStart = n, n*bucketLen
+}
+
+// bucketOf returns the number of the bucket that holds t, which must not be
+// after the newest bucket. A bucket more than a window older than the newest
+// comes out as head-Buckets-1: Add only needs to know that it is before the
+// window. One unsigned division, where floorDiv is two signed ones and a
+// record's start is before the newest bucket for most flow records.
+func (r *Ring) bucketOf(t, bucketLen int64) int64 {
+	if t >= r.headStart {
+		return r.head
+	}
+	k := (uint64(r.headStart)-uint64(t)-1)/uint64(bucketLen) + 1
+	return r.head - int64(min(k, Buckets+1))
+}
+
+// drop empties bucket slot i, which leaves the window.
+func (r *Ring) drop(i int) {
+	r.sumPkts -= r.pkts[i]
+	r.sumBytes -= r.bytes[i]
+	r.sumObs -= r.obs[i]
+	r.pkts[i], r.bytes[i], r.obs[i] = 0, 0, 0
 }
 
 // Add counts pkts packets and bytes bytes (estimates) resting on observed
@@ -103,10 +135,7 @@ func (r *Ring) Add(start, end, now, bucketLen int64, pkts, bytes, observed uint6
 		start = end
 	}
 	first := r.head - Buckets + 1 // oldest bucket number in the window
-	eb := r.head
-	if end < r.headStart {
-		eb = floorDiv(end, bucketLen)
-	}
+	eb := r.bucketOf(end, bucketLen)
 	if eb < first {
 		clamped = true
 		shift := (first+1)*bucketLen - 1 - end // to the last instant of the oldest bucket
@@ -128,7 +157,7 @@ func (r *Ring) Add(start, end, now, bucketLen int64, pkts, bytes, observed uint6
 	r.sumObs += o
 	sb := eb
 	if start < r.headStart || eb != r.head {
-		sb = floorDiv(start, bucketLen)
+		sb = r.bucketOf(start, bucketLen)
 	}
 	if sb == eb {
 		r.put(eb, pkts, bytes)

@@ -195,7 +195,15 @@ func TestAgainstReference(t *testing.T) {
 			now += int64(r.IntN(4)) * bucket / 3
 			end := now - int64(r.IntN(14))*bucket/2
 			start := end - int64(r.IntN(3))*bucket/2
+			if step%2 == 1 {
+				// Flows over up to 14 buckets, ending anywhere in one.
+				start = end - int64(r.IntN(40))*bucket/3 - int64(r.IntN(1000))
+			}
 			pk := uint64(1 + r.IntN(1000))
+			if trial%4 == 1 {
+				// Sampled counts multiplied out: products past 64 bits.
+				pk = r.Uint64() >> (8 + r.IntN(8))
+			}
 			ring.Add(start, end, now, bucket, pk, 0, 1)
 			// reference: shift late records into the oldest bucket, spread
 			// by overlap, drop what is before the window

@@ -36,10 +36,15 @@ type Configuration struct {
 	// up with several million records per second.
 	Workers int `yaml:"workers"`
 	// QueueSize is how many batches of datagrams may be waiting for a
-	// worker or in one; past that, receivers drop. Default 64, i.e. 2048
-	// datagrams with the default BatchSize: a receiver fills a batch
-	// while others wait (up to 1 ms), so batches are full when it counts.
-	// Memory: QueueSize × BatchSize × MaxDatagramSize (19 MB by default).
+	// worker or in one; past that, receivers drop. Default 256, i.e. 8192
+	// datagrams with the default BatchSize (a receiver fills a batch
+	// while others wait, up to 1 ms, so batches are full when it counts):
+	// 49 ms of sFlow at 1 M records/s, which rode out the stalls of a
+	// worker sharing 2 cores with other work where 64 lost up to 15 %
+	// (docs/performance.md, loopback). Buffers are made when a backlog
+	// first needs them and kept: memory is the deepest backlog seen, at
+	// most QueueSize × BatchSize × MaxDatagramSize (75 MB by default; a
+	// batch is 295 KB) and a batch or two while workers keep up.
 	QueueSize int `yaml:"queue_size"`
 	// BatchSize is how many datagrams one recvmmsg call may read. Default
 	// 32.
@@ -65,7 +70,7 @@ func DefaultConfiguration(protocol string) Configuration {
 		Sockets:         1,
 		ReceiveBuffer:   16 << 20,
 		Workers:         1,
-		QueueSize:       64,
+		QueueSize:       256,
 		BatchSize:       32,
 		MaxDatagramSize: 9216,
 	}

@@ -61,7 +61,7 @@ type Listener struct {
 
 	mu      sync.Mutex
 	sockets []*socket
-	free    chan *batch // batches no one is using
+	free    *pool       // batches no one is using
 	queue   chan *batch // batches waiting for a worker
 	group   *errgroup.Group
 	stopped bool
@@ -114,15 +114,12 @@ func (l *Listener) Start() error {
 			l.log.Info("listening", "address", s.local, "socket", i, "receive_buffer", s.granted)
 		}
 	}
-	// Every batch buffer exists from the start: one per receiver plus the
-	// queue. free can hold them all, so returning one never blocks;
-	// queue too, so a receiver that took a free batch always can queue.
+	// One batch per receiver plus QueueSize in the pool, made as a backlog
+	// needs them. queue can hold them all, so a receiver that got a batch
+	// from the pool always can queue its own.
 	total := l.cfg.QueueSize + len(l.sockets)
-	l.free = make(chan *batch, total)
+	l.free = newPool(l.cfg, l.cfg.QueueSize, l.metrics.batches)
 	l.queue = make(chan *batch, total)
-	for range l.cfg.QueueSize {
-		l.free <- newBatch(l.cfg)
-	}
 	l.group = &errgroup.Group{}
 	var workers sync.WaitGroup
 	for range l.cfg.Workers {
@@ -132,7 +129,7 @@ func (l *Listener) Start() error {
 			defer workers.Done()
 			for b := range l.queue {
 				h(b.dgrams)
-				l.free <- b
+				l.free.put(b)
 			}
 			return nil
 		})
@@ -224,11 +221,10 @@ func (l *Listener) receive(s *socket, b *batch) error {
 			s.setDeadline(time.Time{})
 		}
 		if len(b.dgrams) > 0 {
-			select {
-			case nb := <-l.free:
+			if nb := l.free.get(); nb != nil {
 				l.queue <- b
 				b = nb
-			default:
+			} else {
 				l.metrics.queueDrops.Add(float64(len(b.dgrams)))
 				if l.deps.Dropped != nil {
 					l.deps.Dropped(b.dgrams)

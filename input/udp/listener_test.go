@@ -141,6 +141,30 @@ func TestBlockedHandlerDoesNotBlockReceiver(t *testing.T) {
 	if drops != float64(n-cfg.QueueSize) || dropped != int(drops) {
 		t.Fatalf("queue_drops_total = %v, Dropped saw %d; want %d", drops, dropped, n-cfg.QueueSize)
 	}
+	if got := counter(t, reg, "abuseguard_collector_udp_queue_batches"); got != float64(cfg.QueueSize) {
+		t.Fatalf("queue_batches = %v after a full queue, want %d", got, cfg.QueueSize)
+	}
+}
+
+// TestQueueBuffersOnDemand: a deep queue costs no memory until a backlog
+// needs it. With the worker keeping up, datagrams sent one at a time
+// circulate in at most three batches (the receiver's, and one or two made
+// for the pool: the worker may not have returned the last when the next
+// datagram comes), whatever QueueSize says.
+func TestQueueBuffersOnDemand(t *testing.T) {
+	rec := &recorder{}
+	cfg := testConfig()
+	cfg.QueueSize = 1024
+	l, reg := start(t, cfg, udp.Dependencies{NewHandler: rec.newHandler})
+	c := dial(t, l.Addrs()[0])
+	const n = 200
+	for i := range n {
+		c.Write(binary.BigEndian.AppendUint32(nil, uint32(i)))
+		waitFor(t, "datagram", func() bool { return rec.count() == i+1 })
+	}
+	if got := counter(t, reg, "abuseguard_collector_udp_queue_batches"); got < 1 || got > 2 {
+		t.Fatalf("queue_batches = %v after %d datagrams a worker kept up with, want 1 or 2", got, n)
+	}
 }
 
 // TestTruncated: a datagram longer than MaxDatagramSize is dropped and

@@ -5,6 +5,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type metrics struct {
 	datagrams, bytes, truncated, queueDrops, kernelDrops, errors prometheus.Counter
 	buffer                                                       *prometheus.GaugeVec
+	batches                                                      prometheus.Gauge
 }
 
 // newMetrics registers the metrics of one listener, labelled by its
@@ -28,8 +29,13 @@ func newMetrics(reg prometheus.Registerer, protocol string) (*metrics, error) {
 			Help:        "Socket receive buffer the kernel granted (SO_RCVBUF as read back: twice the usable size).",
 			ConstLabels: labels,
 		}, []string{"address"}),
+		batches: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name:        "abuseguard_collector_udp_queue_batches",
+			Help:        "Batch buffers allocated for the queue (batch_size × max_datagram_size bytes each), the deepest backlog seen; at most queue_size.",
+			ConstLabels: labels,
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.datagrams, m.bytes, m.truncated, m.queueDrops, m.kernelDrops, m.errors, m.buffer} {
+	for _, c := range []prometheus.Collector{m.datagrams, m.bytes, m.truncated, m.queueDrops, m.kernelDrops, m.errors, m.buffer, m.batches} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -35,12 +35,18 @@ func (t *tx) DetectionOf(ctx context.Context, detectionID string) (string, bool,
 // detectionColumns are the columns PutDetection writes, in the order of
 // detectionArgs.
 const detectionColumns = `kind, subkind, address, direction, first_seen, last_seen, value, threshold,
-	unit, packets, bytes, pps, bps, distinct_n, sampling_rate, final, attempts_total, details`
+	unit, packets, bytes, pps, bps, distinct_n, sampling_rate, final, attempts_total, details,
+	evidence_files, evidence_bytes`
 
 func detectionArgs(d *abuseguard.Detection, js []byte) []any {
+	var size int64
+	for _, e := range d.Evidence {
+		size += int64(len(e.Data))
+	}
 	return []any{string(d.Kind), d.Subkind, d.Address.String(), string(d.Direction), tcol(d.FirstSeen),
 		tcol(d.LastSeen), d.Value, d.Threshold, d.Unit, int64(d.Packets), int64(d.Bytes), d.PPS, d.BPS,
-		int64(d.Distinct), int64(d.SamplingRate), bcol(d.Final), int64(d.AttemptsTotal), string(js)}
+		int64(d.Distinct), int64(d.SamplingRate), bcol(d.Final), int64(d.AttemptsTotal), string(js),
+		int64(len(d.Evidence)), size}
 }
 
 // PutDetection implements abuseguard.CaseTx. A report is inserted; only if
@@ -55,18 +61,24 @@ func (t *tx) PutDetection(ctx context.Context, caseID string, d *abuseguard.Dete
 	}
 	args := detectionArgs(d, js)
 	res, err := t.exec(ctx, `INSERT INTO detections (case_id, id, `+detectionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (case_id, id) DO NOTHING`, append([]any{caseID, d.ID}, args...)...)
 	if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
 		return notFound("Case " + caseID)
 	} else if err != nil {
 		return internal("put detection", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		_, err := t.exec(ctx, `UPDATE detections SET (`+detectionColumns+`) =
-			(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE case_id = ? AND id = ?`,
-			append(args, caseID, d.ID)...)
-		if err != nil {
+	var seq int64
+	if n, _ := res.RowsAffected(); n > 0 {
+		if seq, err = res.LastInsertId(); err != nil {
+			return internal("put detection", err)
+		}
+	} else {
+		if err := t.queryRow(ctx, `SELECT seq FROM detections WHERE case_id = ? AND id = ?`, caseID, d.ID).Scan(&seq); err != nil {
+			return internal("put detection", err)
+		}
+		if _, err := t.exec(ctx, `UPDATE detections SET (`+detectionColumns+`) =
+			(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE seq = ?`, append(args, seq)...); err != nil {
 			return internal("put detection", err)
 		}
 		// The evidence being replaced may still be gathered: written
@@ -74,27 +86,28 @@ func (t *tx) PutDetection(ctx context.Context, caseID string, d *abuseguard.Dete
 		if err := t.flushEvidence(ctx); err != nil {
 			return err
 		}
-		if _, err := t.exec(ctx, `DELETE FROM evidence WHERE case_id = ? AND detection_id = ?`, caseID, d.ID); err != nil {
+		if _, err := t.exec(ctx, `DELETE FROM evidence WHERE detection_seq = ?`, seq); err != nil {
 			return internal("replace evidence", err)
 		}
 	}
 	for i, e := range d.Evidence {
-		t.def.evidence = append(t.def.evidence, evidenceRow{caseID, d.ID, i, e})
+		t.def.evidence = append(t.def.evidence, evidenceRow{seq, i, e})
 	}
 	return nil
 }
 
-// EvidenceUsage implements abuseguard.CaseTx.
+// EvidenceUsage implements abuseguard.CaseTx. Each detection row keeps the
+// count and size of its evidence, written with it: evidence still gathered
+// for the commit is counted too.
 func (t *tx) EvidenceUsage(ctx context.Context, caseID, exceptID string) (int, int64, error) {
 	var files int
 	var size int64
-	err := t.queryRow(ctx, `SELECT count(*), coalesce(sum(size), 0) FROM evidence
-		WHERE case_id = ? AND detection_id != ?`, caseID, exceptID).Scan(&files, &size)
+	err := t.queryRow(ctx, `SELECT coalesce(sum(evidence_files), 0), coalesce(sum(evidence_bytes), 0) FROM detections
+		WHERE case_id = ? AND id != ?`, caseID, exceptID).Scan(&files, &size)
 	if err != nil {
 		return 0, 0, internal("evidence usage", err)
 	}
-	pf, ps := t.def.pendingEvidence(caseID, exceptID)
-	return files + pf, size + ps, nil
+	return files, size, nil
 }
 
 // Evidence implements abuseguard.CaseTx.
@@ -106,9 +119,9 @@ func (t *tx) Evidence(ctx context.Context, caseID string, n int) (*abuseguard.Ev
 		return nil, err
 	}
 	var e abuseguard.Evidence
-	err := t.queryRow(ctx, `SELECT e.name, e.content_type, e.data FROM evidence e
-		JOIN detections d ON d.case_id = e.case_id AND d.id = e.detection_id
-		WHERE e.case_id = ? ORDER BY d.seq, e.idx LIMIT 1 OFFSET ?`, caseID, n).Scan(&e.Name, &e.ContentType, &e.Data)
+	err := t.queryRow(ctx, `SELECT e.name, e.content_type, e.data FROM detections d
+		JOIN evidence e ON e.detection_seq = d.seq
+		WHERE d.case_id = ? ORDER BY d.seq, e.idx LIMIT 1 OFFSET ?`, caseID, n).Scan(&e.Name, &e.ContentType, &e.Data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("Evidence")
 	} else if err != nil {
@@ -123,7 +136,7 @@ func (t *tx) detections(ctx context.Context, caseID string) ([]abuseguard.Detect
 	if err := t.flushEvidence(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := t.query(ctx, `SELECT id, kind, subkind, address, direction, first_seen, last_seen, value,
+	rows, err := t.query(ctx, `SELECT seq, id, kind, subkind, address, direction, first_seen, last_seen, value,
 		threshold, unit, packets, bytes, pps, bps, distinct_n, sampling_rate, final, attempts_total, details
 		FROM detections WHERE case_id = ? ORDER BY seq`, caseID)
 	if err != nil {
@@ -131,16 +144,17 @@ func (t *tx) detections(ctx context.Context, caseID string) ([]abuseguard.Detect
 	}
 	defer rows.Close()
 	var ds []abuseguard.Detection
-	index := map[string]int{}
+	index := map[int64]int{}
 	for rows.Next() {
 		var (
 			d                                   abuseguard.Detection
+			seq                                 int64
 			addr, js                            string
 			first, last                         sql.NullInt64
 			packets, bytes, distinct, rate, att int64
 			final                               int
 		)
-		if err := rows.Scan(&d.ID, &d.Kind, &d.Subkind, &addr, &d.Direction, &first, &last, &d.Value,
+		if err := rows.Scan(&seq, &d.ID, &d.Kind, &d.Subkind, &addr, &d.Direction, &first, &last, &d.Value,
 			&d.Threshold, &d.Unit, &packets, &bytes, &d.PPS, &d.BPS, &distinct, &rate, &final, &att, &js); err != nil {
 			return nil, internal("scan detection", err)
 		}
@@ -153,26 +167,26 @@ func (t *tx) detections(ctx context.Context, caseID string) ([]abuseguard.Detect
 		d.Packets, d.Bytes, d.Distinct = uint64(packets), uint64(bytes), uint64(distinct)
 		d.SamplingRate, d.Final, d.AttemptsTotal = uint32(rate), final != 0, uint64(att)
 		d.Attempts, d.Peers, d.Services = x.Attempts, x.Peers, x.Services
-		index[d.ID] = len(ds)
+		index[seq] = len(ds)
 		ds = append(ds, d)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, internal("read detections", err)
 	}
 	rows.Close()
-	erows, err := t.query(ctx, `SELECT detection_id, name, content_type FROM evidence WHERE case_id = ?
-		ORDER BY detection_id, idx`, caseID)
+	erows, err := t.query(ctx, `SELECT e.detection_seq, e.name, e.content_type FROM detections d
+		JOIN evidence e ON e.detection_seq = d.seq WHERE d.case_id = ? ORDER BY d.seq, e.idx`, caseID)
 	if err != nil {
 		return nil, internal("read evidence", err)
 	}
 	defer erows.Close()
 	for erows.Next() {
-		var id string
+		var seq int64
 		var e abuseguard.Evidence
-		if err := erows.Scan(&id, &e.Name, &e.ContentType); err != nil {
+		if err := erows.Scan(&seq, &e.Name, &e.ContentType); err != nil {
 			return nil, internal("scan evidence", err)
 		}
-		if i, ok := index[id]; ok {
+		if i, ok := index[seq]; ok {
 			ds[i].Evidence = append(ds[i].Evidence, e)
 		}
 	}

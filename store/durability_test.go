@@ -446,3 +446,54 @@ func TestBatchDiskFull(t *testing.T) {
 		t.Fatalf("Update() after room was made = %v", err)
 	}
 }
+
+// TestBatchAuditFails: audit entries are written with INSERT OR FAIL,
+// which keeps the rows of a multi-row insert written before the one that
+// failed; so a failed audit insert fails the whole batch, even when a read
+// inside a change wrote them and the change took the error as its own.
+// A trigger stands in for the failure (only the database itself can fail
+// an audit row). Without the batch failing, entry "a" committed twice.
+func TestBatchAuditFails(t *testing.T) {
+	ctx := context.Background()
+	s := openInternal(t, filepath.Join(t.TempDir(), "p.db"))
+	s.writeMu.Lock()
+	err := s.w.open(ctx)
+	if err == nil {
+		_, err = s.w.conn.ExecContext(ctx, `CREATE TEMP TRIGGER audit_boom BEFORE INSERT ON main.audit
+			WHEN NEW.detail = 'boom' BEGIN SELECT RAISE(FAIL, 'boom'); END`)
+	}
+	s.writeMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(detail string) func(abuseguard.CaseTx) error {
+		return func(tx abuseguard.CaseTx) error {
+			return tx.AddAudit(ctx, abuseguard.AuditEntry{Time: time.Unix(1, 0), Actor: "system", Action: "test", Detail: detail})
+		}
+	}
+	errs, err := s.UpdateBatch(ctx, []func(abuseguard.CaseTx) error{
+		add("a"),
+		func(tx abuseguard.CaseTx) error {
+			if err := add("boom")(tx); err != nil {
+				return err
+			}
+			_, err := tx.CountAudit(ctx, "test", "system", time.Unix(0, 0)) // writes a and boom first
+			return err
+		},
+		add("c"),
+	})
+	if err == nil {
+		t.Fatalf("UpdateBatch() = %v, nil; want the batch to fail", errs)
+	}
+	var got []string
+	err = s.View(ctx, func(tx abuseguard.CaseTx) error {
+		es, _, err := tx.FindAudit(ctx, abuseguard.AuditFilter{Action: "test"})
+		for _, e := range es {
+			got = append(got, e.Detail)
+		}
+		return err
+	})
+	if err != nil || len(got) != 0 {
+		t.Fatalf("audit entries of the failed batch committed: %q, %v", got, err)
+	}
+}

@@ -39,7 +39,8 @@ func openRaw(t *testing.T, path string) (*sql.DB, *goose.Provider) {
 }
 
 // TestMigrationWritePath fills a database of the first schema, opens it
-// (migration 2 renumbers detections and rebuilds evidence and deliveries)
+// (migration 2 renumbers detections and rebuilds evidence and deliveries,
+// 3 keys evidence by detection and keeps its sizes with the detections)
 // and finds everything as it was, then migrates down and up again.
 func TestMigrationWritePath(t *testing.T) {
 	ctx := context.Background()
@@ -86,7 +87,14 @@ func TestMigrationWritePath(t *testing.T) {
 		var c *abuseguard.Case
 		var ev *abuseguard.Evidence
 		var caseOf string
+		var usage [2]evidenceUsage
 		err := s.View(ctx, func(tx abuseguard.CaseTx) (err error) {
+			// The evidence bound: all of the case's files, and all but d-b's.
+			for i, except := range []string{"", "d-b"} {
+				if usage[i].Files, usage[i].Bytes, err = tx.EvidenceUsage(ctx, "AG-000001", except); err != nil {
+					return err
+				}
+			}
 			if c, err = tx.CaseDetail(ctx, "AG-000001"); err != nil {
 				return err
 			}
@@ -109,6 +117,19 @@ func TestMigrationWritePath(t *testing.T) {
 		}
 		if diff := cmp.Diff(got, want); diff != "" {
 			t.Fatalf("detections of AG-000001 (-got, +want):\n%s", diff)
+		}
+		var all, butB evidenceUsage
+		for _, d := range want {
+			for _, name := range d.Evidence {
+				n := int64(len(evidenceData[name]))
+				all.Files, all.Bytes = all.Files+1, all.Bytes+n
+				if d.ID != "d-b" {
+					butB.Files, butB.Bytes = butB.Files+1, butB.Bytes+n
+				}
+			}
+		}
+		if diff := cmp.Diff(usage, [2]evidenceUsage{all, butB}); diff != "" {
+			t.Fatalf("EvidenceUsage(AG-000001, \"\" and \"d-b\") (-got, +want):\n%s", diff)
 		}
 		if ev.Name != "b.pcap" || string(ev.Data) != "bc" || caseOf != "AG-000002" {
 			t.Fatalf("Evidence(1) = %s %q, DetectionOf(d-c) = %s", ev.Name, ev.Data, caseOf)
@@ -178,6 +199,15 @@ func TestMigrationWritePath(t *testing.T) {
 	check(append(migrated, det{"d-new", 0, []string{"n.log"}})...)
 }
 
+type evidenceUsage struct {
+	Files int
+	Bytes int64
+}
+
+// evidenceData is the content of the evidence files TestMigrationWritePath
+// stores, by name.
+var evidenceData = map[string]string{"a.log": "a", "b.log": "b", "b.pcap": "bc", "n.log": "n"}
+
 // TestQueryPlans: the queries that must not scan a table use their index.
 func TestQueryPlans(t *testing.T) {
 	ctx := context.Background()
@@ -196,8 +226,10 @@ func TestQueryPlans(t *testing.T) {
 		{`SELECT count(*) FROM audit` + caseCond, caseArgs, "audit_case"},
 		{`SELECT id FROM audit` + actionCond + ` ORDER BY id DESC LIMIT 10`, actionArgs, "audit_action"},
 		{`SELECT case_id, final FROM detections WHERE id = ? ORDER BY seq DESC LIMIT 1`, []any{"d"}, "detections_id"},
-		{`SELECT count(*), coalesce(sum(size), 0) FROM evidence WHERE case_id = ? AND detection_id != ?`,
-			[]any{"AG-1", "d"}, "evidence_size"},
+		{`SELECT coalesce(sum(evidence_files), 0), coalesce(sum(evidence_bytes), 0) FROM detections
+			WHERE case_id = ? AND id != ?`, []any{"AG-1", "d"}, "sqlite_autoindex_detections"},
+		{`SELECT e.name, e.content_type, e.data FROM detections d JOIN evidence e ON e.detection_seq = d.seq
+			WHERE d.case_id = ? ORDER BY d.seq, e.idx LIMIT 1 OFFSET ?`, []any{"AG-1", 0}, "sqlite_autoindex_evidence"},
 	} {
 		rows, err := s.read.QueryContext(ctx, "EXPLAIN QUERY PLAN "+tc.query, tc.args...)
 		if err != nil {

@@ -33,8 +33,9 @@ type tx struct {
 	own   mark
 	wrote bool
 	// broken is the first write whose failure may have rolled the whole
-	// transaction back (disk full, I/O error): nothing more is written in
-	// it, and the batch fails.
+	// transaction back (disk full, I/O error), or left part of a statement
+	// written (flushAudit): nothing more is written in it, and the batch
+	// fails.
 	broken error
 }
 

@@ -273,7 +273,7 @@ func (s *shard) address(k ipkey.Key, c flow.Class) (int32, *lruNode[ipkey.Key, a
 			n.active = s.now
 		}
 		n.v.server = c.Server
-		s.addrs.touch(i, s.now)
+		s.addrs.touch(i, n, s.now)
 		return i, n
 	}
 	if s.addrs.full() {

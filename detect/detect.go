@@ -194,7 +194,16 @@ func (e *Engine) route(r *flow.Record, m *meta, ts *[3]target, cc *classCache) i
 	}
 	m.src, m.dst = ipkey.From(r.Src), ipkey.From(r.Dst)
 	if cc != nil {
-		m.cs, m.cd = cc.classify(r.Src, m.src), cc.classify(r.Dst, m.dst)
+		if e := cc.entry(m.src); e.key == m.src {
+			m.cs = e.class
+		} else {
+			m.cs = cc.miss(e, r.Src, m.src)
+		}
+		if e := cc.entry(m.dst); e.key == m.dst {
+			m.cd = e.class
+		} else {
+			m.cd = cc.miss(e, r.Dst, m.dst)
+		}
 	} else {
 		m.cs, m.cd = e.inv.Classify(r.Src), e.inv.Classify(r.Dst)
 	}

@@ -221,14 +221,13 @@ func (r *Ring) Add(start, end, now, bucketLen int64, pkts, bytes, observed uint6
 
 // addFrac returns q+dq + (r+dr)/d as a quotient and a remainder below d,
 // for r, dr below d.
+// Branch-free: whether the remainders overflow d is data, right half the
+// time, and a mispredicted branch here was 0.6 a v5 record (cachegrind).
 func addFrac(q, r, dq, dr, d uint64) (uint64, uint64) {
-	q += dq
 	r, carry := bits.Add64(r, dr, 0)
-	if carry != 0 || r >= d {
-		q++
-		r -= d
-	}
-	return q, r
+	_, borrow := bits.Sub64(r, d, 0)
+	over := carry | (borrow ^ 1) // r+dr ≥ d
+	return q + dq + over, r - d&-over
 }
 
 // observe adds observed packets to slot i, saturating.

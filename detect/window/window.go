@@ -193,30 +193,44 @@ func (r *Ring) Add(start, end, now, bucketLen int64, pkts, bytes, observed uint6
 		e := uint64(sb*bucketLen - start)
 		prevP, prevB = mulDiv(pkts, e, d), mulDiv(bytes, e, d)
 	}
-	if sb < eb {
-		// The boundaries after the first are a bucket apart, so each
-		// cumulative share is the previous one plus P·bucketLen/d, kept
-		// as quotient and remainder: exactly floor(P·elapsed/d), with two
-		// divisions a counter instead of two a bucket (a 128-bit DIV is
-		// 40-90 cycles; a flow exported at a 60-second active timeout
-		// spans the whole window of ten buckets).
-		e := uint64((sb+1)*bucketLen - start)
-		curP, remP := mulDivRem(pkts, e, d)
-		curB, remB := mulDivRem(bytes, e, d)
-		var stepP, stepRP, stepB, stepRB uint64
-		if eb-sb >= 2 { // then d > bucketLen: the quotients fit
-			stepP, stepRP = mulDivRem(pkts, uint64(bucketLen), d)
-			stepB, stepRB = mulDivRem(bytes, uint64(bucketLen), d)
+	// The window's sums get what lands in the window, at once.
+	r.sumPkts += pkts - prevP
+	r.sumBytes += bytes - prevB
+	i, n := r.slot(sb), int(eb-sb)
+	e := uint64((sb+1)*bucketLen - start)
+	spread(&r.pkts, i, n, pkts, prevP, e, uint64(bucketLen), d)
+	spread(&r.bytes, i, n, bytes, prevB, e, uint64(bucketLen), d)
+	return clamped
+}
+
+// spread adds x, of which prev is already counted (before the window),
+// to the n+1 slots of c from i on, in proportion to overlap: e is the
+// elapsed time at the end of the first, each next one ends bucketLen
+// later, and d is the flow's duration.
+//
+// The cumulative share at each boundary is the previous one plus
+// x·bucketLen/d, kept as quotient and remainder: exactly floor(x·elapsed/d)
+// with two divisions instead of one a bucket (a 128-bit DIV is 40-90
+// cycles; a flow exported at a 60-second active timeout spans the whole
+// window of ten buckets). One counter at a time, so that the loop's
+// values stay in registers.
+func spread(c *[Buckets]uint64, i, n int, x, prev, e, bucketLen, d uint64) {
+	if n > 0 {
+		cur, rem := mulDivRem(x, e, d) // e ≤ d: the flow ends after
+		var step, stepRem uint64
+		if n >= 2 { // then d > bucketLen: the quotient fits
+			step, stepRem = mulDivRem(x, bucketLen, d)
 		}
-		for b := sb; b < eb; b++ {
-			r.put(b, curP-prevP, curB-prevB)
-			prevP, prevB = curP, curB
-			curP, remP = addFrac(curP, remP, stepP, stepRP, d)
-			curB, remB = addFrac(curB, remB, stepB, stepRB, d)
+		for ; n > 0; n-- {
+			c[i] += cur - prev
+			prev = cur
+			if i++; i == Buckets {
+				i = 0
+			}
+			cur, rem = addFrac(cur, rem, step, stepRem, d)
 		}
 	}
-	r.put(eb, pkts-prevP, bytes-prevB)
-	return clamped
+	c[i] += x - prev
 }
 
 // addFrac returns q+dq + (r+dr)/d as a quotient and a remainder below d,
@@ -233,11 +247,9 @@ func addFrac(q, r, dq, dr, d uint64) (uint64, uint64) {
 // observe adds observed packets to slot i, saturating.
 func (r *Ring) observe(i int, observed uint64) {
 	o := uint32(min(observed, 1<<32-1))
-	if r.obs[i] > 1<<32-1-o {
-		o = 1<<32 - 1 - r.obs[i]
-	}
 	if r.sumObs > 1<<32-1-o {
-		// The sum saturates too; take from no bucket what the sum lacks.
+		// Saturate the sum; a bucket, never more than the sum, then
+		// cannot overflow either.
 		o = 1<<32 - 1 - r.sumObs
 	}
 	r.obs[i] += o

@@ -35,3 +35,29 @@ func TestLRUIndex(t *testing.T) {
 		t.Fatal("the shard's address index does not hash with addrHash, which address() passes to getHashed")
 	}
 }
+
+// TestLRUVictim: a node touched since it was last moved is not evicted
+// while one that was not touched remains, though touching it within
+// moveGranularity left it in place.
+func TestLRUVictim(t *testing.T) {
+	key := func(i int) ipkey.Key { return ipkey.From(netip.AddrFrom4([4]byte{10, 0, 0, byte(i)})) }
+	sec := int64(1e9)
+	l := newLRU[ipkey.Key, addrState](3, addrHash)
+	a := l.insert(key(1), 0)
+	b := l.insert(key(2), 1*sec)
+	l.insert(key(3), 2*sec)
+	l.touch(a, l.node(a), 3*sec)
+	if l.tail != a {
+		t.Fatalf("tail = slot %d, want %d: a touch within moveGranularity moved the node", l.tail, a)
+	}
+	if got := l.victim(4 * sec); got != b {
+		t.Fatalf("victim() = slot %d, want %d (the least recently active)", got, b)
+	}
+	if l.head != a {
+		t.Fatalf("head = slot %d, want %d: the touched tail goes to the front", l.head, a)
+	}
+	l.touch(b, l.node(b), 1*sec+moveGranularity)
+	if l.head != b {
+		t.Fatalf("head = slot %d, want %d: a touch moveGranularity after the last move moves", l.head, b)
+	}
+}

@@ -311,7 +311,7 @@ func (s *shard) source(k srcKey, cs flow.Class, src ipkey.Key) (int32, *srcNode)
 		return i, n
 	}
 	if s.srcs.full() {
-		t := s.srcs.tail
+		t := s.srcs.victim(s.now)
 		if n := s.srcs.node(t); n.v.det != nil {
 			s.endSource(n)
 		}

@@ -237,10 +237,12 @@ func (s *shard) expireIdle() {
 		n := s.addrs.node(i)
 		prev := n.prev
 		stale := n.v.epoch != s.epoch
-		if !stale && n.active >= cutoff {
-			break
+		if !stale && n.moved >= cutoff {
+			break // all nodes from here on were moved, so active, later
 		}
-		if n.v.open == 0 {
+		// A node moved before the cutoff may have been active since
+		// (moveGranularity): walked past.
+		if (stale || n.active < cutoff) && n.v.open == 0 {
 			s.releaseAddr(n)
 			s.addrs.remove(i)
 		}
@@ -249,10 +251,11 @@ func (s *shard) expireIdle() {
 	for i := s.srcs.tail; i >= 0; {
 		n := s.srcs.node(i)
 		prev := n.prev
-		if n.v.epoch == s.epoch && n.active >= cutoff {
+		stale := n.v.epoch != s.epoch
+		if !stale && n.moved >= cutoff {
 			break
 		}
-		if n.v.det == nil {
+		if (stale || n.active < cutoff) && n.v.det == nil {
 			s.srcs.remove(i)
 		}
 		i = prev
@@ -273,11 +276,16 @@ func (s *shard) address(k ipkey.Key, c flow.Class) (int32, *lruNode[ipkey.Key, a
 			n.active = s.now
 		}
 		n.v.server = c.Server
-		s.addrs.touch(i, n, s.now)
+		// lru.touch, written out: the compiler does not inline it here
+		// (30 instructions a record for the call).
+		n.active = max(n.active, s.now)
+		if s.now-n.moved >= moveGranularity || n.moved > s.now {
+			s.addrs.move(i, n, s.now)
+		}
 		return i, n
 	}
 	if s.addrs.full() {
-		t := s.addrs.tail
+		t := s.addrs.victim(s.now)
 		n := s.addrs.node(t)
 		s.endAddr(n)
 		s.releaseAddr(n)

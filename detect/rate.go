@@ -42,7 +42,7 @@ func (s *shard) out(r *flow.Record, m *meta, start, end int64) {
 	if v.outTop != nil {
 		v.outTop.Add(dst, pk, by)
 	}
-	if v.det[slotLimit] != nil || lim.out.crossedAny(p, b, recs, lim.minObserved) {
+	if v.det[slotLimit] != nil || lim.out.crossedAny(p, b, recs) {
 		s.rateCheck(slot, n, slotLimit, &lim.out, p, b, recs, pk, by, end, w)
 	}
 	s.scanOut(slot, n, r, dst, end, lim)
@@ -116,7 +116,7 @@ func (s *shard) in(r *flow.Record, m *meta, start, end int64) {
 		v.inTop.Add(src, pk, by)
 		v.inSvc.Add(scan.Key{Proto: r.Proto, Port: r.DstPort}.Service(), pk, by)
 	}
-	if v.det[slotFlood] != nil || lim.in.crossedAny(p, b, recs, lim.minObserved) {
+	if v.det[slotFlood] != nil || lim.in.crossedAny(p, b, recs) {
 		s.rateCheck(slot, n, slotFlood, &lim.in, p, b, recs, pk, by, end, w)
 	}
 	s.scanIn(n, r, src, end, lim)

@@ -16,7 +16,7 @@ import (
 // keys spared moving seven words into registers and back a call.
 func (s *shard) out(r *flow.Record, m *meta, start, end int64) {
 	cd, src, dst := m.cd, m.src, m.dst
-	slot, n := s.address(src, m.cs)
+	slot, n := s.address(src, m.cs, m.srcHint)
 	v := &n.v
 	lim := s.e.limitsOf(v.group)
 	w := r.Rate()
@@ -100,7 +100,7 @@ func satMul(a, b uint64) uint64 {
 // and answers that clear netscan attempts.
 func (s *shard) in(r *flow.Record, m *meta, start, end int64) {
 	src, dst := m.src, m.dst
-	slot, n := s.address(dst, m.cd)
+	slot, n := s.address(dst, m.cd, m.dstHint)
 	v := &n.v
 	lim := s.e.limitsOf(v.group)
 	w := r.Rate()

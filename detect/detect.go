@@ -176,7 +176,10 @@ const (
 type meta struct {
 	cs, cd   flow.Class
 	src, dst ipkey.Key
-	roles    uint8
+	// srcHint and dstHint are the indices of src and dst in the class
+	// cache, -1 without one (see shard.address).
+	srcHint, dstHint int32
+	roles            uint8
 }
 
 // target is one shard a record goes to, with its roles there.
@@ -194,9 +197,20 @@ func (e *Engine) route(r *flow.Record, m *meta, ts *[3]target, cc *classCache) i
 	}
 	m.src, m.dst = ipkey.From(r.Src), ipkey.From(r.Dst)
 	if cc != nil {
-		m.cs, m.cd = cc.classify(r.Src, m.src), cc.classify(r.Dst, m.dst)
+		var e *classEntry
+		if e, m.srcHint = cc.entry(m.src); e.key == m.src {
+			m.cs = e.class
+		} else {
+			m.cs = cc.miss(e, r.Src, m.src)
+		}
+		if e, m.dstHint = cc.entry(m.dst); e.key == m.dst {
+			m.cd = e.class
+		} else {
+			m.cd = cc.miss(e, r.Dst, m.dst)
+		}
 	} else {
 		m.cs, m.cd = e.inv.Classify(r.Src), e.inv.Classify(r.Dst)
+		m.srcHint, m.dstHint = -1, -1
 	}
 	m.roles = 0
 	if m.cs.Customer() {

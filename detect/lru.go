@@ -20,7 +20,7 @@ import "abuseguard/detect/flat"
 type lru[K comparable, V any] struct {
 	idx    flat.Table[K, int32]
 	hash   func(K) uint64 // keyed, see flat.Hash2
-	chunks [][]lruNode[K, V]
+	chunks []*[lruChunk]lruNode[K, V]
 	free   []int32
 	used   int32 // slots ever handed out
 	head   int32 // most recently active, -1 when empty
@@ -34,13 +34,23 @@ type lruNode[K comparable, V any] struct {
 	gen        uint32
 	live       bool
 	active     int64 // event time of the last touch
+	moved      int64 // event time of the last move to the front
 	v          V
 }
 
 const lruChunk = 1024
 
-// touchGranularity is how stale a node's position may get (event time).
-const touchGranularity = int64(1e9)
+// moveGranularity is how stale a node's position may get (event time).
+// Its last-active time is always exact: idle expiry walks past nodes out
+// of place (see shard.expireIdle), and eviction gives them a second chance
+// (victim), so the granularity trades moves against those walks only.
+//
+// At 1 s, an address seen about once a second (the netflow_v5 pipeline
+// benchmark's, a real exporter's quiet hosts) was moved on every record:
+// 55 of the engine's ~1 100 instructions a record, and two neighbours'
+// cache lines written. Idle state lives for minutes (the longest window
+// and quiet period, 10 min by default), so 10 s is small beside it.
+const moveGranularity = int64(10e9)
 
 func newLRU[K comparable, V any](max int, hash func(K) uint64) *lru[K, V] {
 	return &lru[K, V]{idx: flat.New[K, int32](hash), hash: hash, head: -1, tail: -1, max: max}
@@ -50,7 +60,15 @@ func (l *lru[K, V]) len() int { return l.idx.Len() }
 
 func (l *lru[K, V]) full() bool { return l.idx.Len() >= l.max }
 
-func (l *lru[K, V]) node(i int32) *lruNode[K, V] { return &l.chunks[i/lruChunk][i%lruChunk] }
+// node returns slot i's node. Unsigned, and into an array: a signed
+// division and modulo by lruChunk are shifts with sign fix-ups, a slice a
+// second bounds check, and node ran ten times a record (lookups, touches
+// and their neighbours): 95 of the engine's ~1 270 instructions a record
+// in the netflow_v5 pipeline benchmark.
+func (l *lru[K, V]) node(i int32) *lruNode[K, V] {
+	u := uint32(i)
+	return &l.chunks[u/lruChunk][u%lruChunk]
+}
 
 // get returns the slot of k, or -1.
 func (l *lru[K, V]) get(k K) int32 { return l.getHashed(k, l.hash(k)) }
@@ -74,13 +92,13 @@ func (l *lru[K, V]) insert(k K, now int64) int32 {
 		l.free = l.free[:n-1]
 	} else {
 		if int(l.used)%lruChunk == 0 {
-			l.chunks = append(l.chunks, make([]lruNode[K, V], lruChunk))
+			l.chunks = append(l.chunks, new([lruChunk]lruNode[K, V]))
 		}
 		i = l.used
 		l.used++
 	}
 	n := l.node(i)
-	n.key, n.live, n.active = k, true, now
+	n.key, n.live, n.active, n.moved = k, true, now, now
 	n.prev, n.next = -1, l.head
 	if l.head >= 0 {
 		l.node(l.head).prev = i
@@ -92,26 +110,52 @@ func (l *lru[K, V]) insert(k K, now int64) int32 {
 	return i
 }
 
-// touch marks slot i active at now and moves it to the front, unless it
-// was already touched less than touchGranularity ago: moving a node writes
-// its two neighbours, two more cache misses, which profiles showed as 7 % of
-// the engine's time; the order only has to be right to the second for idle
-// expiry and eviction.
-func (l *lru[K, V]) touch(i int32, now int64) {
-	n := l.node(i)
-	if now-n.active < touchGranularity && n.active <= now {
-		return
-	}
+// touch marks slot i active at now, and moves it to the front unless it
+// was moved less than moveGranularity ago: moving a node writes its two
+// neighbours, two more cache misses.
+//
+// n is slot i's node, which the caller has at hand.
+func (l *lru[K, V]) touch(i int32, n *lruNode[K, V], now int64) {
 	if now > n.active {
 		n.active = now
 	}
+	if now-n.moved < moveGranularity && n.moved <= now {
+		return
+	}
+	l.move(i, n, now)
+}
+
+// move is touch's move, out of line so that touch inlines.
+func (l *lru[K, V]) move(i int32, n *lruNode[K, V], now int64) {
+	n.moved = now // even back in time (a reset): positions follow moves
+	l.toFront(i, n)
+}
+
+func (l *lru[K, V]) toFront(i int32, n *lruNode[K, V]) {
 	if l.head == i {
 		return
 	}
-	l.unlink(i)
+	l.unlinkNode(i, n)
 	n.prev, n.next = -1, l.head
 	l.node(l.head).prev = i
 	l.head = i
+}
+
+// victim returns the slot to evict from a full table: the tail, after
+// moving to the front, as if just moved at now, each tail node touched
+// since it was last moved (a second chance), so that what is evicted is
+// the least recently active to moveGranularity. Each node moved here was
+// touched without a move since, so the walk is paid for by those touches.
+func (l *lru[K, V]) victim(now int64) int32 {
+	for {
+		t := l.tail
+		n := l.node(t)
+		if n.active <= n.moved || t == l.head {
+			return t
+		}
+		n.moved = max(n.active, now)
+		l.toFront(t, n)
+	}
 }
 
 // remove frees slot i. Its value stays for the next occupant to reuse.
@@ -124,8 +168,9 @@ func (l *lru[K, V]) remove(i int32) {
 	l.free = append(l.free, i)
 }
 
-func (l *lru[K, V]) unlink(i int32) {
-	n := l.node(i)
+func (l *lru[K, V]) unlink(i int32) { l.unlinkNode(i, l.node(i)) }
+
+func (l *lru[K, V]) unlinkNode(i int32, n *lruNode[K, V]) {
 	if n.prev >= 0 {
 		l.node(n.prev).next = n.next
 	} else {

@@ -307,11 +307,11 @@ func (s *shard) source(k srcKey, cs flow.Class, src ipkey.Key) (int32, *srcNode)
 			s.resetSource(n, cs, src, k)
 			n.active = s.now
 		}
-		s.srcs.touch(i, s.now)
+		s.srcs.touch(i, n, s.now)
 		return i, n
 	}
 	if s.srcs.full() {
-		t := s.srcs.tail
+		t := s.srcs.victim(s.now)
 		if n := s.srcs.node(t); n.v.det != nil {
 			s.endSource(n)
 		}

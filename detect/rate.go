@@ -16,7 +16,7 @@ import (
 // keys spared moving seven words into registers and back a call.
 func (s *shard) out(r *flow.Record, m *meta, start, end int64) {
 	cd, src, dst := m.cd, m.src, m.dst
-	slot, n := s.address(src, m.cs)
+	slot, n := s.address(src, m.cs, m.srcHint)
 	v := &n.v
 	lim := s.e.limitsOf(v.group)
 	w := r.Rate()
@@ -42,7 +42,7 @@ func (s *shard) out(r *flow.Record, m *meta, start, end int64) {
 	if v.outTop != nil {
 		v.outTop.Add(dst, pk, by)
 	}
-	if v.det[slotLimit] != nil || lim.out.crossedAny(p, b, recs, lim.minObserved) {
+	if v.det[slotLimit] != nil || lim.out.crossedAny(p, b, recs) {
 		s.rateCheck(slot, n, slotLimit, &lim.out, p, b, recs, pk, by, end, w)
 	}
 	s.scanOut(slot, n, r, dst, end, lim)
@@ -100,7 +100,7 @@ func satMul(a, b uint64) uint64 {
 // and answers that clear netscan attempts.
 func (s *shard) in(r *flow.Record, m *meta, start, end int64) {
 	src, dst := m.src, m.dst
-	slot, n := s.address(dst, m.cd)
+	slot, n := s.address(dst, m.cd, m.dstHint)
 	v := &n.v
 	lim := s.e.limitsOf(v.group)
 	w := r.Rate()
@@ -116,7 +116,7 @@ func (s *shard) in(r *flow.Record, m *meta, start, end int64) {
 		v.inTop.Add(src, pk, by)
 		v.inSvc.Add(scan.Key{Proto: r.Proto, Port: r.DstPort}.Service(), pk, by)
 	}
-	if v.det[slotFlood] != nil || lim.in.crossedAny(p, b, recs, lim.minObserved) {
+	if v.det[slotFlood] != nil || lim.in.crossedAny(p, b, recs) {
 		s.rateCheck(slot, n, slotFlood, &lim.in, p, b, recs, pk, by, end, w)
 	}
 	s.scanIn(n, r, src, end, lim)

@@ -237,10 +237,12 @@ func (s *shard) expireIdle() {
 		n := s.addrs.node(i)
 		prev := n.prev
 		stale := n.v.epoch != s.epoch
-		if !stale && n.active >= cutoff {
-			break
+		if !stale && n.moved >= cutoff {
+			break // all nodes from here on were moved, so active, later
 		}
-		if n.v.open == 0 {
+		// A node moved before the cutoff may have been active since
+		// (moveGranularity): walked past.
+		if (stale || n.active < cutoff) && n.v.open == 0 {
 			s.releaseAddr(n)
 			s.addrs.remove(i)
 		}
@@ -249,10 +251,11 @@ func (s *shard) expireIdle() {
 	for i := s.srcs.tail; i >= 0; {
 		n := s.srcs.node(i)
 		prev := n.prev
-		if n.v.epoch == s.epoch && n.active >= cutoff {
+		stale := n.v.epoch != s.epoch
+		if !stale && n.moved >= cutoff {
 			break
 		}
-		if n.v.det == nil {
+		if (stale || n.active < cutoff) && n.v.det == nil {
 			s.srcs.remove(i)
 		}
 		i = prev
@@ -261,23 +264,69 @@ func (s *shard) expireIdle() {
 
 // address returns the state of customer address k, creating it (and
 // evicting the least recently active address when the shard is full).
-func (s *shard) address(k ipkey.Key, c flow.Class) (int32, *lruNode[ipkey.Key, addrState]) {
-	if i := s.addrs.getHashed(k, addrHash(k)); i >= 0 {
-		n := s.addrs.node(i)
-		if n.v.epoch != s.epoch || n.v.group != c.Group {
-			// Stale after a time reset, or moved to another host group by an
-			// inventory reload: start afresh under the right thresholds.
-			s.endAddr(n)
-			s.releaseAddr(n)
-			n.v.epoch, n.v.group = s.epoch, c.Group
-			n.active = s.now
+//
+// hint is k's index in the engine's class cache, or -1: the cache entry
+// remembers k's slot, which spares the table's hash and probe when it
+// still holds k.
+func (s *shard) address(k ipkey.Key, c flow.Class, hint int32) (int32, *addrNode) {
+	var ce *classEntry
+	if hint >= 0 {
+		ce = &s.e.classes.entries[hint&(1<<classCacheBits-1)]
+		if i := ce.slot; uint32(i) < uint32(s.addrs.used) {
+			n := s.addrs.node(i)
+			if n.live && n.key == k && n.v.epoch == s.epoch && n.v.group == c.Group {
+				// found's common case, written out: found does not
+				// inline, and the call was 20 instructions an address.
+				n.v.server = c.Server
+				n.active = max(n.active, s.now)
+				if s.now-n.moved >= moveGranularity || n.moved > s.now {
+					s.addrs.move(i, n, s.now)
+				}
+				return i, n
+			}
 		}
-		n.v.server = c.Server
-		s.addrs.touch(i, s.now)
-		return i, n
 	}
+	var n *addrNode
+	i := s.addrs.getHashed(k, addrHash(k))
+	if i >= 0 {
+		n = s.addrs.node(i)
+		s.found(i, n, c)
+	} else {
+		i, n = s.newAddress(k, c)
+	}
+	if ce != nil && ce.key == k {
+		ce.slot = i
+	}
+	return i, n
+}
+
+// found updates address node n, in slot i, found for a record.
+func (s *shard) found(i int32, n *addrNode, c flow.Class) {
+	if n.v.epoch != s.epoch || n.v.group != c.Group {
+		s.renewAddress(n, c)
+	}
+	n.v.server = c.Server
+	// lru.touch, written out: the compiler did not inline it here.
+	n.active = max(n.active, s.now)
+	if s.now-n.moved >= moveGranularity || n.moved > s.now {
+		s.addrs.move(i, n, s.now)
+	}
+}
+
+// renewAddress starts an address's state afresh: stale after a time reset,
+// or moved to another host group by an inventory reload (the right
+// thresholds then apply).
+func (s *shard) renewAddress(n *addrNode, c flow.Class) {
+	s.endAddr(n)
+	s.releaseAddr(n)
+	n.v.epoch, n.v.group = s.epoch, c.Group
+	n.active = s.now
+}
+
+// newAddress inserts k.
+func (s *shard) newAddress(k ipkey.Key, c flow.Class) (int32, *addrNode) {
 	if s.addrs.full() {
-		t := s.addrs.tail
+		t := s.addrs.victim(s.now)
 		n := s.addrs.node(t)
 		s.endAddr(n)
 		s.releaseAddr(n)

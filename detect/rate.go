@@ -249,19 +249,31 @@ func (s *shard) maybeDeactivate(n *addrNode) {
 	}
 }
 
+// takeTopEvictions counts the evictions of v's summaries in use since they
+// were last counted (housekeeping, every second).
+func (s *shard) takeTopEvictions(v *addrState) {
+	if v.outTop != nil {
+		s.st[stEvictPeer] += v.outTop.TakeEvictions()
+	}
+	if v.inTop != nil {
+		s.st[stEvictPeer] += v.inTop.TakeEvictions()
+		s.st[stEvictService] += v.inSvc.TakeEvictions()
+	}
+}
+
 // releaseTop returns a direction's summaries to the pool, counting their
-// evictions.
+// evictions not counted yet.
 func (s *shard) releaseTop(v *addrState, out bool) {
 	if out && v.outTop != nil {
-		s.st[stEvictPeer] += v.outTop.Evictions()
+		s.st[stEvictPeer] += v.outTop.TakeEvictions()
 		v.outTop.Reset()
 		s.peerPool = append(s.peerPool, v.outTop)
 		v.outTop = nil
 		s.topActive--
 	}
 	if !out && v.inTop != nil {
-		s.st[stEvictPeer] += v.inTop.Evictions()
-		s.st[stEvictService] += v.inSvc.Evictions()
+		s.st[stEvictPeer] += v.inTop.TakeEvictions()
+		s.st[stEvictService] += v.inSvc.TakeEvictions()
 		v.inTop.Reset()
 		v.inSvc.Reset()
 		s.peerPool = append(s.peerPool, v.inTop)

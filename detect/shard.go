@@ -215,6 +215,7 @@ func (s *shard) housekeeping() {
 	for i := 0; i < len(s.topAddrs); {
 		n := s.addrs.node(s.topAddrs[i])
 		if n.live {
+			s.takeTopEvictions(&n.v)
 			s.maybeDeactivate(n)
 		}
 		if !n.live || (n.v.outTop == nil && n.v.inTop == nil) {

@@ -41,6 +41,7 @@ type Summary[K comparable] struct {
 	heap      []int32 // slot numbers, a min-heap on Count
 	pos       []int32 // slot → position in heap
 	evictions uint64
+	taken     uint64 // evictions already returned by TakeEvictions
 }
 
 // New returns a summary of at most m keys (m ≥ 1).
@@ -61,12 +62,21 @@ func (s *Summary[K]) Len() int { return len(s.slots) }
 // last Reset.
 func (s *Summary[K]) Evictions() uint64 { return s.evictions }
 
+// TakeEvictions returns the evictions since its last call (or the last
+// Reset): what a metric adds while the summary stays in use, so that a long
+// flood's evictions show while it lasts, not only when it ends.
+func (s *Summary[K]) TakeEvictions() uint64 {
+	d := s.evictions - s.taken
+	s.taken = s.evictions
+	return d
+}
+
 // Reset empties the summary, keeping its memory.
 func (s *Summary[K]) Reset() {
 	clear(s.idx)
 	s.slots = s.slots[:0]
 	s.heap = s.heap[:0]
-	s.evictions = 0
+	s.evictions, s.taken = 0, 0
 }
 
 // Add adds count and bytes to k's counter.

@@ -103,3 +103,29 @@ func BenchmarkAddHeavy(b *testing.B) {
 		s.Add(uint64(i%4), 1, 60)
 	}
 }
+
+// TestTakeEvictions: each eviction is returned once, across takes and a
+// Reset.
+func TestTakeEvictions(t *testing.T) {
+	s := New[int](2)
+	for k := range 5 { // 3 evictions
+		s.Add(k, 1, 1)
+	}
+	if got := s.TakeEvictions(); got != 3 {
+		t.Fatalf("TakeEvictions() = %d, want 3", got)
+	}
+	if got := s.TakeEvictions(); got != 0 {
+		t.Fatalf("TakeEvictions() again = %d, want 0", got)
+	}
+	s.Add(9, 1, 1)
+	if got, all := s.TakeEvictions(), s.Evictions(); got != 1 || all != 4 {
+		t.Fatalf("after one more: TakeEvictions() = %d, Evictions() = %d; want 1, 4", got, all)
+	}
+	s.Reset()
+	s.Add(1, 1, 1)
+	s.Add(2, 1, 1)
+	s.Add(3, 1, 1)
+	if got := s.TakeEvictions(); got != 1 {
+		t.Fatalf("after Reset: TakeEvictions() = %d, want 1", got)
+	}
+}

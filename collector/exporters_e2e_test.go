@@ -1,16 +1,8 @@
 package collector_test
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +11,7 @@ import (
 	"abuseguard/collector"
 	"abuseguard/decoder/packet"
 	"abuseguard/flow"
+	"abuseguard/testutil/exporters"
 	"abuseguard/testutil/pktgen"
 )
 
@@ -128,89 +121,6 @@ func only4(m map[flowKey]counts) map[flowKey]counts {
 	return out
 }
 
-// tool runs an external program for at most a minute, skipping the test
-// when it is not installed.
-func tool(t *testing.T, name string, args ...string) *exec.Cmd {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("needs %s (Debian package %s)", name, map[string]string{
-			"softflowd": "softflowd", "softflowctl": "softflowd", "pmacctd": "pmacct", "nfcapd": "nfdump", "nfreplay": "nfdump",
-		}[name])
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Dir = t.TempDir()
-	return cmd
-}
-
-// runSoftflowd exports the capture to addr with softflowd. softflowd
-// 1.1.0 in -r mode waits on its control socket after the end of the
-// file; any control command lets it finish, so poke it until it exits.
-func runSoftflowd(t *testing.T, capture string, to netip.AddrPort, version string) {
-	t.Helper()
-	dir := t.TempDir()
-	ctl := filepath.Join(dir, "ctl")
-	cmd := tool(t, "softflowd", "-r", capture, "-n", to.String(), "-v", version, "-d", "-6",
-		"-c", ctl, "-p", filepath.Join(dir, "pid"))
-	if _, err := exec.LookPath("softflowctl"); err != nil {
-		t.Skip("needs softflowctl (Debian package softflowd)")
-	}
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	for i := 0; ; i++ {
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("softflowd: %v\n%s", err, out)
-			}
-			return
-		default:
-		}
-		if i == 3000 {
-			t.Fatalf("softflowd did not finish after 3000 pokes\n%s", out)
-		}
-		exec.Command("softflowctl", "-c", ctl, "statistics").Run()
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// runPmacctd exports the capture with pmacctd and the given plugin lines.
-func runPmacctd(t *testing.T, capture string, plugin string) {
-	t.Helper()
-	conf := filepath.Join(t.TempDir(), "pmacctd.conf")
-	os.WriteFile(conf, []byte("daemonize: false\npcap_savefile: "+capture+"\n"+plugin), 0o644)
-	cmd := tool(t, "pmacctd", "-f", conf)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Logf("pmacctd: %v\n%s", err, out)
-	}
-}
-
-// lockedBuffer collects a child's output from two pipes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b = append(l.b, p...)
-	return len(p), nil
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return string(l.b)
-}
-
 // waitAggregate polls until the records add up to want, or fails with
 // the difference after 10 s.
 func waitAggregate(t *testing.T, s *sink, want map[flowKey]counts) []flow.Record {
@@ -249,17 +159,17 @@ func TestRealExporters(t *testing.T) {
 		export  func(t *testing.T, to netip.AddrPort)
 		version string // format the records must arrive in
 	}{
-		{"softflowd netflow v5", only4(want), func(t *testing.T, to netip.AddrPort) { runSoftflowd(t, capture, to, "5") }, "netflow_v5"},
-		{"softflowd netflow v9", want, func(t *testing.T, to netip.AddrPort) { runSoftflowd(t, capture, to, "9") }, "netflow_v9"},
-		{"softflowd ipfix", want, func(t *testing.T, to netip.AddrPort) { runSoftflowd(t, capture, to, "10") }, "ipfix"},
+		{"softflowd netflow v5", only4(want), func(t *testing.T, to netip.AddrPort) { exporters.Softflowd(t, capture, to, "5") }, "netflow_v5"},
+		{"softflowd netflow v9", want, func(t *testing.T, to netip.AddrPort) { exporters.Softflowd(t, capture, to, "9") }, "netflow_v9"},
+		{"softflowd ipfix", want, func(t *testing.T, to netip.AddrPort) { exporters.Softflowd(t, capture, to, "10") }, "ipfix"},
 		{"pmacctd nfprobe v9", want, func(t *testing.T, to netip.AddrPort) {
-			runPmacctd(t, capture, "plugins: nfprobe[n]\nnfprobe_receiver[n]: "+to.String()+"\nnfprobe_version[n]: 9\n")
+			exporters.Pmacctd(t, capture, "plugins: nfprobe[n]\nnfprobe_receiver[n]: "+to.String()+"\nnfprobe_version[n]: 9\n")
 		}, "netflow_v9"},
 		{"pmacctd nfprobe ipfix", want, func(t *testing.T, to netip.AddrPort) {
-			runPmacctd(t, capture, "plugins: nfprobe[n]\nnfprobe_receiver[n]: "+to.String()+"\nnfprobe_version[n]: 10\n")
+			exporters.Pmacctd(t, capture, "plugins: nfprobe[n]\nnfprobe_receiver[n]: "+to.String()+"\nnfprobe_version[n]: 10\n")
 		}, "ipfix"},
 		{"pmacctd sfprobe", want, func(t *testing.T, to netip.AddrPort) {
-			runPmacctd(t, trailed, "plugins: sfprobe[s]\nsfprobe_receiver[s]: "+to.String()+"\nsfprobe_agentip[s]: 127.0.0.1\nsampling_rate: 1\n")
+			exporters.Pmacctd(t, trailed, "plugins: sfprobe[s]\nsfprobe_receiver[s]: "+to.String()+"\nsfprobe_agentip[s]: 127.0.0.1\nsampling_rate: 1\n")
 		}, "sflow_v5"},
 	}
 	for _, tc := range cases {
@@ -281,49 +191,9 @@ func TestRealExporters(t *testing.T) {
 // datagrams) as NetFlow v9; the records add up to the capture.
 func TestNfreplay(t *testing.T) {
 	capture, want := e2eCapture(t)
-	dir := t.TempDir()
-	port := freePort(t)
-	nfcapd := tool(t, "nfcapd", "-w", dir, "-b", "127.0.0.1", "-p", fmt.Sprint(port), "-B", "8388608")
-	out := &lockedBuffer{}
-	nfcapd.Stdout, nfcapd.Stderr = out, out
-	if err := nfcapd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// nfcapd says "Startup nfcapd." once its socket is bound.
-	waitFor(t, "nfcapd to start", func() bool {
-		if nfcapd.ProcessState != nil {
-			t.Fatalf("nfcapd exited\n%s", out)
-		}
-		return strings.Contains(out.String(), "Startup nfcapd.")
-	})
-	runSoftflowd(t, capture, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), "9")
-	// SIGTERM makes nfcapd write its current file and exit.
-	nfcapd.Process.Signal(syscall.SIGTERM)
-	if err := nfcapd.Wait(); err != nil {
-		t.Fatalf("nfcapd: %v\n%s", err, out)
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, "nfcapd.2*"))
-	if len(files) != 1 {
-		t.Fatalf("nfcapd wrote %v, want one file\n%s", files, out)
-	}
-
 	s := &sink{}
 	c, reg := start(t, testConfig(collector.ExporterConfiguration{Address: "127.0.0.1"}), s)
-	to := c.Listeners()[0].Addrs()[0]
-	replay := tool(t, "nfreplay", "-r", files[0], "-H", "127.0.0.1", "-p", fmt.Sprint(to.Port()), "-v", "9", "-d", "1000")
-	if b, err := replay.CombinedOutput(); err != nil {
-		t.Fatalf("nfreplay: %v\n%s", err, b)
-	}
+	exporters.Nfreplay(t, capture, c.Listeners()[0].Addrs()[0])
 	recs := waitAggregate(t, s, want)
 	t.Logf("%d records in %v v9 datagrams", len(recs), metric(t, reg, "abuseguard_collector_exporter_datagrams_total", "format", "netflow_v9"))
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.1")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
 }

@@ -22,6 +22,7 @@ import (
 	"abuseguard/collector"
 	"abuseguard/flow"
 	"abuseguard/testutil"
+	"abuseguard/testutil/exporters"
 )
 
 // BenchmarkLoopback sends real datagrams over loopback to a collector with
@@ -281,7 +282,7 @@ func BenchmarkLoopbackSFlow(b *testing.B) {
 			cfg := testConfig(collector.ExporterConfiguration{Address: "127.0.0.1"})
 			l := &cfg.Listeners[0]
 			l.Protocol = "sflow"
-			l.Listen = []string{fmt.Sprintf("127.0.0.1:%d", freePort(b))}
+			l.Listen = []string{fmt.Sprintf("127.0.0.1:%d", exporters.FreeUDPPort(b))}
 			l.Sockets, l.Workers, l.QueueSize = tc.sockets, tc.workers, tc.queue
 			if tc.maxLen != 0 {
 				l.MaxDatagramSize = tc.maxLen

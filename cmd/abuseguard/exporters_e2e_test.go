@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -16,8 +15,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,6 +25,7 @@ import (
 	"abuseguard/flow"
 	"abuseguard/pcapfile"
 	"abuseguard/testutil"
+	"abuseguard/testutil/exporters"
 	"abuseguard/testutil/pktgen"
 	"abuseguard/web/api"
 )
@@ -112,16 +110,16 @@ type exporterRun struct {
 
 func e2eExporters() []exporterRun {
 	softflowd := func(v string) func(*testing.T, string, netip.AddrPort) {
-		return func(t *testing.T, capture string, to netip.AddrPort) { runSoftflowd(t, capture, to, v) }
+		return func(t *testing.T, capture string, to netip.AddrPort) { exporters.Softflowd(t, capture, to, v) }
 	}
 	nfprobe := func(v string) func(*testing.T, string, netip.AddrPort) {
 		return func(t *testing.T, capture string, to netip.AddrPort) {
-			runPmacctd(t, capture, "plugins: nfprobe[n]\nnfprobe_receiver[n]: "+to.String()+"\nnfprobe_version[n]: "+v+"\n")
+			exporters.Pmacctd(t, capture, "plugins: nfprobe[n]\nnfprobe_receiver[n]: "+to.String()+"\nnfprobe_version[n]: "+v+"\n")
 		}
 	}
 	sfprobe := func(rate int) func(*testing.T, string, netip.AddrPort) {
 		return func(t *testing.T, capture string, to netip.AddrPort) {
-			runPmacctd(t, capture, fmt.Sprintf("plugins: sfprobe[s]\nsfprobe_receiver[s]: %s\nsfprobe_agentip[s]: 127.0.0.1\nsampling_rate: %d\n", to, rate))
+			exporters.Pmacctd(t, capture, fmt.Sprintf("plugins: sfprobe[s]\nsfprobe_receiver[s]: %s\nsfprobe_agentip[s]: 127.0.0.1\nsampling_rate: %d\n", to, rate))
 		}
 	}
 	return []exporterRun{
@@ -132,7 +130,7 @@ func e2eExporters() []exporterRun {
 		{"pmacctd nfprobe ipfix", "ipfix", true, 1, nfprobe("10")},
 		{"pmacctd sfprobe", "sflow", false, 1, sfprobe(1)},
 		{"pmacctd sfprobe 1:10", "sflow", false, 10, sfprobe(10)},
-		{"nfreplay", "netflow", true, 1, runNfreplay},
+		{"nfreplay", "netflow", true, 1, func(t *testing.T, capture string, to netip.AddrPort) { exporters.Nfreplay(t, capture, to) }},
 	}
 }
 
@@ -161,7 +159,7 @@ func TestServeRealExporters(t *testing.T) {
 		t.Skip("builds the binary, runs serve with every exporter (about a minute)")
 	}
 	for _, name := range []string{"softflowd", "softflowctl", "pmacctd", "nfcapd", "nfreplay"} {
-		lookTool(t, name)
+		exporters.Look(t, name)
 	}
 	bin := buildBinary(t)
 	dir := filepath.Join(testutil.ModuleRoot(t), "testdata", "captures")
@@ -325,7 +323,7 @@ func startE2EServe(t *testing.T, bin, protocol string, pps int, listener ...stri
 	t.Helper()
 	dir := t.TempDir()
 	web := freePort(t)
-	flows := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(freeUDPPort(t)))
+	flows := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(exporters.FreeUDPPort(t)))
 	cfg := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfg, []byte(e2eConfig(filepath.Join(dir, "data"), web, protocol, int(flows.Port()), pps, listener...)), 0o600); err != nil {
 		t.Fatal(err)
@@ -525,162 +523,6 @@ func writeCaptureAt(t *testing.T, frames []capturedFrame, start time.Time) strin
 		t.Fatal(err)
 	}
 	return path
-}
-
-// lookTool skips the test when a program is not installed.
-func lookTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("needs %s (Debian package %s)", name, map[string]string{
-			"softflowd": "softflowd", "softflowctl": "softflowd", "pmacctd": "pmacct", "nfcapd": "nfdump", "nfreplay": "nfdump",
-		}[name])
-	}
-	return path
-}
-
-// tool prepares an external program with a one-minute limit.
-func tool(t *testing.T, name string, args ...string) *exec.Cmd {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	cmd := exec.CommandContext(ctx, lookTool(t, name), args...)
-	cmd.Dir = t.TempDir()
-	return cmd
-}
-
-// runSoftflowd exports a capture with softflowd. softflowd 1.1.0 in -r
-// mode waits on its control socket after the end of the file; any control
-// command lets it finish, so it is poked until it exits (bounded).
-func runSoftflowd(t *testing.T, capture string, to netip.AddrPort, version string) {
-	t.Helper()
-	dir := t.TempDir()
-	ctl := filepath.Join(dir, "ctl")
-	cmd := tool(t, "softflowd", "-r", capture, "-n", to.String(), "-v", version, "-d", "-6", "-c", ctl, "-p", filepath.Join(dir, "pid"))
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	for i := 0; ; i++ {
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("softflowd: %v\n%s", err, out)
-			}
-			return
-		default:
-		}
-		if i == 3000 {
-			t.Fatalf("softflowd did not finish after 3000 pokes\n%s", out)
-		}
-		exec.Command("softflowctl", "-c", ctl, "statistics").Run()
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// runPmacctd exports a capture with pmacctd and the given plugin lines.
-// pmacctd waits 2 s before reading a file, then reads it as fast as it
-// can and hands packets to its plugins over a pipe; at the default pipe
-// size the sfprobe plugin lost 700 of the UDP flood's 3 000 packets, hence
-// the larger pipe and buffer. Its exit status says nothing: at the end of
-// a file the plugin sometimes finishes before the core, which then exits
-// with 1 ("connection lost to 's-sfprobe'") after a complete export. What
-// it delivered is what the test checks.
-func runPmacctd(t *testing.T, capture, plugin string) {
-	t.Helper()
-	conf := filepath.Join(t.TempDir(), "pmacctd.conf")
-	text := "daemonize: false\npcap_savefile: " + capture + "\nplugin_pipe_size: 67108864\nplugin_buffer_size: 65536\n" + plugin
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := tool(t, "pmacctd", "-f", conf).CombinedOutput(); err != nil {
-		t.Logf("pmacctd: %v (last lines: %s)", err, lastLines(string(out), 3))
-	}
-}
-
-// lastLines returns the last n lines of s.
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.Join(lines[max(len(lines)-n, 0):], " | ")
-}
-
-// runNfreplay exports a capture with softflowd (NetFlow v9) to nfcapd,
-// which stores the flows, and replays them with nfreplay to to, one
-// datagram per millisecond.
-func runNfreplay(t *testing.T, capture string, to netip.AddrPort) {
-	t.Helper()
-	dir := t.TempDir()
-	port := freeUDPPort(t)
-	nfcapd := tool(t, "nfcapd", "-w", dir, "-b", "127.0.0.1", "-p", fmt.Sprint(port), "-B", "8388608")
-	out := &syncBuffer{}
-	nfcapd.Stdout, nfcapd.Stderr = out, out
-	if err := nfcapd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- nfcapd.Wait() }()
-	// nfcapd says "Startup nfcapd." once its socket is bound.
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "Startup nfcapd.") {
-		select {
-		case err := <-exited:
-			t.Fatalf("nfcapd exited: %v\n%s", err, out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nfcapd did not start within 10 s\n%s", out)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	runSoftflowd(t, capture, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), "9")
-	// SIGTERM makes nfcapd write its current file and exit.
-	nfcapd.Process.Signal(syscall.SIGTERM)
-	if err := <-exited; err != nil {
-		t.Fatalf("nfcapd: %v\n%s", err, out)
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, "nfcapd.2*"))
-	if len(files) == 0 {
-		t.Fatalf("nfcapd wrote no file\n%s", out)
-	}
-	sort.Strings(files) // a run across a 5-minute boundary writes two
-	for _, f := range files {
-		if b, err := tool(t, "nfreplay", "-r", f, "-H", to.Addr().String(), "-p", fmt.Sprint(to.Port()), "-v", "9", "-d", "1000").CombinedOutput(); err != nil {
-			t.Fatalf("nfreplay: %v\n%s", err, b)
-		}
-	}
-}
-
-// syncBuffer collects a child's output from two pipes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b = append(s.b, p...)
-	return len(p), nil
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return string(s.b)
-}
-
-// freeUDPPort returns a UDP port free on 127.0.0.1 a moment ago.
-func freeUDPPort(t *testing.T) int {
-	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.1")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
 // TestServeLoopbackBurst sends serve bursts of 20 000 NetFlow v5 datagrams

@@ -17,7 +17,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"abuseguard/collector"
 	"abuseguard/decoder/packet"
@@ -195,43 +194,6 @@ func sender(t testing.TB, c *collector.Collector, from string) *net.UDPConn {
 	return conn
 }
 
-// metric returns the value of the series of name whose labels include
-// the given ones (name=value pairs), summed.
-func metric(t testing.TB, reg *prometheus.Registry, name string, labels ...string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if hasLabels(m, labels) {
-				v += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-			}
-		}
-	}
-	return v
-}
-
-func hasLabels(m *dto.Metric, labels []string) bool {
-	for i := 0; i+1 < len(labels); i += 2 {
-		ok := false
-		for _, lp := range m.GetLabel() {
-			if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
-				ok = true
-			}
-		}
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
 // waitFor polls cond every millisecond until it holds or 10 s pass.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
@@ -245,3 +207,10 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 }
 
 func newRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
+
+// metric sums a counter's or gauge's series with the given label pairs.
+func metric(t testing.TB, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	v, _ := testutil.Metric(t, reg, name, labels...)
+	return v
+}

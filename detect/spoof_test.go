@@ -9,12 +9,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"abuseguard"
 	"abuseguard/detect"
 	"abuseguard/flow"
 	"abuseguard/inventory"
+	"abuseguard/testutil"
 )
 
 // The spoofed-source flood of issue 3: 10 million distinct source addresses
@@ -242,32 +242,13 @@ func liveHeap(base runtime.MemStats) uint64 {
 	return m.HeapAlloc - base.HeapAlloc
 }
 
-// gauge returns the value of the series of name with label kind.
+// gauge returns the series of name with label kind, failing when there is
+// none.
 func gauge(t *testing.T, reg *prometheus.Registry, name, kind string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	v, n := testutil.Metric(t, reg, name, "kind", kind)
+	if n == 0 {
+		t.Fatalf("no series %s{kind=%q}", name, kind)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if hasLabel(m, "kind", kind) {
-				return m.GetCounter().GetValue() + m.GetGauge().GetValue()
-			}
-		}
-	}
-	t.Fatalf("no series %s{kind=%q}", name, kind)
-	return 0
-}
-
-func hasLabel(m *dto.Metric, name, value string) bool {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name && l.GetValue() == value {
-			return true
-		}
-	}
-	return false
+	return v
 }

@@ -16,6 +16,7 @@ import (
 
 	"abuseguard/flow"
 	"abuseguard/input/afpacket"
+	"abuseguard/testutil"
 	"abuseguard/testutil/netns"
 	"abuseguard/testutil/pktgen"
 )
@@ -243,16 +244,9 @@ func TestSampling(t *testing.T) {
 	}
 }
 
+// value sums a counter's series.
 func value(t testing.TB, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	return 0
+	v, _ := testutil.Metric(t, reg, name)
+	return v
 }

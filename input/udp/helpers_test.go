@@ -91,30 +91,6 @@ func start(t testing.TB, cfg udp.Configuration, deps udp.Dependencies) (*udp.Lis
 	return l, reg
 }
 
-// counter returns the value of a counter (summed over its series).
-func counter(t testing.TB, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if c := m.GetCounter(); c != nil {
-				v += c.GetValue()
-			}
-			if g := m.GetGauge(); g != nil {
-				v += g.GetValue()
-			}
-		}
-	}
-	return v
-}
-
 // waitFor polls cond every millisecond until it holds or 10 s pass.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
@@ -149,4 +125,11 @@ func poll(d time.Duration, cond func() bool) bool {
 		time.Sleep(time.Millisecond)
 	}
 	return true
+}
+
+// counter sums a counter's or gauge's series.
+func counter(t testing.TB, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	v, _ := testutil.Metric(t, reg, name)
+	return v
 }
